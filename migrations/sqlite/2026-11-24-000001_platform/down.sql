@@ -1,0 +1,9 @@
+DROP TABLE settings;
+DROP TABLE audit_chain_head;
+DROP TRIGGER audit_events_no_delete;
+DROP TRIGGER audit_events_no_update;
+DROP TABLE audit_events;
+DROP TABLE login_throttle;
+DROP TABLE sessions;
+DROP TABLE account_roles;
+DROP TABLE accounts;

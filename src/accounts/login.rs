@@ -1,0 +1,139 @@
+//! Password login: throttling, constant-cost verification, session
+//! creation and the audit record, in that order.
+
+use chrono::NaiveDateTime;
+
+use super::password::HashError;
+use super::sessions::Session;
+use super::{Account, Username};
+use crate::audit::{self, Action, AuditEvent};
+use crate::config::SecretString;
+use crate::db::{self, DbError};
+use crate::http::RequestMeta;
+use crate::state::AppState;
+
+/// Why a login was refused. The page shows the same message for an
+/// unknown user and a wrong password.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("incorrect username or password")]
+    InvalidCredentials,
+    #[error("the account is disabled")]
+    Disabled,
+    #[error("too many failed attempts")]
+    Throttled { retry_after_secs: i64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl From<diesel::result::Error> for LoginError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
+
+pub struct LoginSuccess {
+    pub account: Account,
+    /// The new session's cookie value.
+    pub cookie_value: String,
+    pub session: Session,
+}
+
+struct Candidate {
+    account: Option<(Account, Option<String>)>,
+    blocked_until: Option<NaiveDateTime>,
+}
+
+/// Checks `username` / `password` and, when they match an active account,
+/// opens a session.
+pub async fn login_with_password(
+    state: &AppState,
+    username: &str,
+    password: SecretString,
+    meta: &RequestMeta,
+) -> Result<LoginSuccess, LoginError> {
+    let username_key = Username::parse(username).map(|u| u.key()).unwrap_or_default();
+    let throttle = state.throttle_policy;
+    let user_key = throttle.for_username(&username_key);
+    let ip_key = throttle.for_ip(&meta.ip);
+
+    let candidate = {
+        let (user_key, ip_key, username_key) = (user_key.clone(), ip_key.clone(), username_key.clone());
+        db::run(&state.db, move |conn| -> Result<Candidate, LoginError> {
+            let now = db::now();
+            let blocked_until = throttle.blocked_until(conn, &[&user_key, &ip_key], now)?;
+            let account = match db::accounts::find_by_username_key(conn, &username_key)? {
+                Some(row) => {
+                    let roles = db::accounts::roles_of(conn, &row.id)?;
+                    let hash = row.password_hash.clone();
+                    Some((Account::from_row(row, &roles), hash))
+                }
+                None => None,
+            };
+            Ok(Candidate { account, blocked_until })
+        })
+        .await?
+    };
+    let account_id = candidate.account.as_ref().map(|(a, _)| a.id.as_str().to_owned());
+
+    if let Some(until) = candidate.blocked_until {
+        let event = failure_event("throttled", account_id.as_deref(), meta);
+        let secrets = state.secrets.clone();
+        db::run(&state.db, move |conn| audit::record(conn, &secrets, &event).map_err(LoginError::from)).await?;
+        let retry_after_secs = (until - db::now()).num_seconds().max(1);
+        return Err(LoginError::Throttled { retry_after_secs });
+    }
+
+    let (account, hash) = match candidate.account {
+        Some((account, hash)) => (Some(account), hash),
+        None => (None, None),
+    };
+    let password_ok = state.passwords.verify(password, hash).await?;
+
+    let secrets = state.secrets.clone();
+    let sessions = state.session_policy;
+    let meta_owned = meta.clone();
+    // The transaction returns the refusal as a value, not an error: a
+    // failed attempt's throttle count and audit record must commit too.
+    let outcome = db::run(&state.db, move |conn| {
+        db::write_transaction(conn, |conn| -> Result<Result<LoginSuccess, LoginError>, LoginError> {
+            let meta = &meta_owned;
+            let now = db::now();
+            let account = match account {
+                Some(account) if password_ok => account,
+                other => {
+                    throttle.record_failure(conn, &user_key, now)?;
+                    throttle.record_failure(conn, &ip_key, now)?;
+                    let reason = if other.is_some() { "bad_password" } else { "unknown_user" };
+                    audit::append(conn, &secrets, &failure_event(reason, account_id.as_deref(), meta))?;
+                    return Ok(Err(LoginError::InvalidCredentials));
+                }
+            };
+            if !account.is_active() {
+                audit::append(conn, &secrets, &failure_event("account_disabled", account_id.as_deref(), meta))?;
+                return Ok(Err(LoginError::Disabled));
+            }
+            throttle.clear(conn, &user_key)?;
+            let (cookie_value, session) = sessions.create(conn, &account.id, &["pwd"], meta, now)?;
+            let event = AuditEvent::success(Action::LoginPassword)
+                .with_actor(format!("account:{}", account.id))
+                .with_account(account.id.as_str())
+                .with_request(meta)
+                .with_detail("session", &session.id_hash[..16]);
+            audit::append(conn, &secrets, &event)?;
+            Ok(Ok(LoginSuccess { account, cookie_value, session }))
+        })
+    })
+    .await?;
+    outcome
+}
+
+fn failure_event(reason: &str, account_id: Option<&str>, meta: &RequestMeta) -> AuditEvent {
+    let mut event = AuditEvent::failure(Action::LoginPassword, reason).with_request(meta);
+    if let Some(id) = account_id {
+        event = event.with_account(id);
+    }
+    event
+}

@@ -1,0 +1,257 @@
+//! Account administration (CLI now, the console later). Every change is
+//! recorded in the audit trail in the same transaction.
+
+use diesel::QueryResult;
+
+use super::{Account, AccountId, AccountStatus, Role, Username};
+use crate::audit::{self, Action, AuditEvent};
+use crate::db::{self, DbConn, accounts::AccountRow};
+use crate::secrets::Secrets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the username `{0}` is taken (usernames are case-insensitive)")]
+    UsernameTaken(String),
+    #[error("no account with the username `{0}`")]
+    NotFound(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// What an admin supplies for a new account.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub phone: Option<String>,
+    pub phone_verified: bool,
+    pub roles: Vec<Role>,
+}
+
+/// Who made a change, as recorded in the audit trail.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+impl Actor {
+    /// The operator running the CLI, named by their OS user.
+    pub fn cli() -> Self {
+        let user = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Self(format!("cli:{user}"))
+    }
+}
+
+fn validate_email(email: &str) -> Result<(), ManageError> {
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if valid { Ok(()) } else { Err(ManageError::Invalid(format!("`{email}` is not an email address"))) }
+}
+
+/// E.164: a plus sign and 8 to 15 digits.
+fn validate_phone(phone: &str) -> Result<(), ManageError> {
+    let digits = phone.strip_prefix('+').unwrap_or("");
+    if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ManageError::Invalid(format!("`{phone}` is not a phone number in E.164 form (e.g. +8613800138000)")))
+    }
+}
+
+fn load(conn: &mut DbConn, row: AccountRow) -> QueryResult<Account> {
+    let roles = db::accounts::roles_of(conn, &row.id)?;
+    Ok(Account::from_row(row, &roles))
+}
+
+pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Account, ManageError> {
+    let key = Username::parse(username).map_err(ManageError::Invalid)?.key();
+    let row = db::accounts::find_by_username_key(conn, &key)?.ok_or_else(|| ManageError::NotFound(username.to_owned()))?;
+    Ok(load(conn, row)?)
+}
+
+pub fn find_by_id(conn: &mut DbConn, id: &AccountId) -> QueryResult<Option<Account>> {
+    match db::accounts::find_by_id(conn, id.as_str())? {
+        Some(row) => load(conn, row).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<Account>> {
+    let rows = db::accounts::list(conn)?;
+    let mut roles: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (account_id, role) in db::accounts::all_roles(conn)? {
+        roles.entry(account_id).or_default().push(role);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let own = roles.remove(&row.id).unwrap_or_default();
+            Account::from_row(row, &own)
+        })
+        .collect())
+}
+
+/// Creates an account. `password_hash` is an argon2 PHC string (hash the
+/// password before opening the transaction: it takes a while).
+pub fn add(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    new: &NewAccount,
+    password_hash: Option<String>,
+) -> Result<Account, ManageError> {
+    let username = Username::parse(&new.username).map_err(ManageError::Invalid)?;
+    let clean = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let (email, phone, display_name) = (clean(&new.email), clean(&new.phone), clean(&new.display_name));
+    if let Some(email) = &email {
+        validate_email(email)?;
+    }
+    if let Some(phone) = &phone {
+        validate_phone(phone)?;
+    }
+    if display_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(ManageError::Invalid("a display name must be at most 200 characters".into()));
+    }
+    let now = db::now();
+    let row = AccountRow {
+        id: AccountId::generate().as_str().to_owned(),
+        username: username.as_str().to_owned(),
+        username_key: username.key(),
+        display_name,
+        email_verified: new.email_verified && email.is_some(),
+        email,
+        phone_verified: new.phone_verified && phone.is_some(),
+        phone,
+        status: AccountStatus::Active.as_str().to_owned(),
+        password_hash,
+        created_at: now,
+        updated_at: now,
+    };
+    db::write_transaction(conn, |conn| {
+        if db::accounts::find_by_username_key(conn, &row.username_key)?.is_some() {
+            return Err(ManageError::UsernameTaken(row.username.clone()));
+        }
+        db::accounts::insert(conn, &row).map_err(|e| {
+            if db::is_unique_violation(&e) { ManageError::UsernameTaken(row.username.clone()) } else { e.into() }
+        })?;
+        let mut roles: Vec<&str> = new.roles.iter().map(|r| r.as_str()).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        for role in &roles {
+            db::accounts::add_role(conn, &row.id, role)?;
+        }
+        let event = AuditEvent::success(Action::UserAdded)
+            .with_actor(actor.0.clone())
+            .with_account(row.id.clone())
+            .with_detail("username", row.username.clone())
+            .with_detail("roles", roles.clone())
+            .with_detail("has_password", row.password_hash.is_some());
+        audit::append(conn, secrets, &event)?;
+        Ok(load(conn, row.clone())?)
+    })
+}
+
+/// Replaces the password and ends the account's sessions.
+pub fn set_password(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    username: &str,
+    password_hash: &str,
+) -> Result<Account, ManageError> {
+    db::write_transaction(conn, |conn| {
+        let account = find_by_username(conn, username)?;
+        db::accounts::set_password_hash(conn, account.id.as_str(), password_hash, db::now())?;
+        let ended = db::sessions::delete_for_account(conn, account.id.as_str())?;
+        let event = AuditEvent::success(Action::UserPasswordSet)
+            .with_actor(actor.0.clone())
+            .with_account(account.id.as_str())
+            .with_detail("sessions_ended", ended);
+        audit::append(conn, secrets, &event)?;
+        Ok(account)
+    })
+}
+
+/// Enables or disables an account; disabling ends its sessions. Returns
+/// the account and whether anything changed.
+pub fn set_status(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    username: &str,
+    status: AccountStatus,
+) -> Result<(Account, bool), ManageError> {
+    db::write_transaction(conn, |conn| {
+        let mut account = find_by_username(conn, username)?;
+        if account.status == status {
+            return Ok((account, false));
+        }
+        db::accounts::set_status(conn, account.id.as_str(), status.as_str(), db::now())?;
+        let ended = if status == AccountStatus::Disabled {
+            db::sessions::delete_for_account(conn, account.id.as_str())?
+        } else {
+            0
+        };
+        let action = if status == AccountStatus::Disabled { Action::UserDisabled } else { Action::UserEnabled };
+        let event = AuditEvent::success(action)
+            .with_actor(actor.0.clone())
+            .with_account(account.id.as_str())
+            .with_detail("sessions_ended", ended);
+        audit::append(conn, secrets, &event)?;
+        account.status = status;
+        Ok((account, true))
+    })
+}
+
+/// Grants (`grant = true`) or withdraws a role. Returns the account and
+/// whether anything changed.
+pub fn set_role(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    username: &str,
+    role: Role,
+    grant: bool,
+) -> Result<(Account, bool), ManageError> {
+    db::write_transaction(conn, |conn| {
+        let account = find_by_username(conn, username)?;
+        let changed = if grant {
+            db::accounts::add_role(conn, account.id.as_str(), role.as_str())?
+        } else {
+            db::accounts::remove_role(conn, account.id.as_str(), role.as_str())?
+        };
+        if changed {
+            let action = if grant { Action::UserRoleAdded } else { Action::UserRoleRemoved };
+            let event = AuditEvent::success(action)
+                .with_actor(actor.0.clone())
+                .with_account(account.id.as_str())
+                .with_detail("role", role.as_str());
+            audit::append(conn, secrets, &event)?;
+        }
+        let account = find_by_username(conn, username)?;
+        Ok((account, changed))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_and_phones_are_checked() {
+        assert!(validate_email("a@example.com").is_ok());
+        assert!(validate_email("a@b").is_err());
+        assert!(validate_email("@example.com").is_err());
+        assert!(validate_phone("+8613800138000").is_ok());
+        assert!(validate_phone("13800138000").is_err());
+        assert!(validate_phone("+86 138").is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! Browser sessions: a random id in a cookie, only its SHA-256 in the
+//! database (so a database leak yields no usable session), with idle and
+//! absolute expiry.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::QueryResult;
+
+use super::AccountId;
+use crate::audit::{self, Action, AuditEvent};
+use crate::db::{self, DbConn, sessions::SessionRow};
+use crate::http::RequestMeta;
+use crate::secrets::{Secrets, random_token, sha256_hex};
+
+/// Only refresh `last_seen_at` when it is older than this: one write a
+/// minute per active session instead of one per request.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle_timeout_secs: u64,
+    pub max_age_secs: u64,
+}
+
+fn seconds(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
+/// A live session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id_hash: String,
+    pub account_id: AccountId,
+    pub auth_time: NaiveDateTime,
+    pub amr: Vec<String>,
+    pub expires_at: NaiveDateTime,
+}
+
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            id_hash: row.id_hash,
+            account_id: AccountId::from_db(row.account_id),
+            auth_time: row.auth_time,
+            amr: row.amr.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+impl SessionPolicy {
+    /// Creates a session; returns the cookie value (the only copy of the
+    /// id) and the session. Run inside a write transaction.
+    pub fn create(
+        &self,
+        conn: &mut DbConn,
+        account_id: &AccountId,
+        amr: &[&str],
+        meta: &RequestMeta,
+        now: NaiveDateTime,
+    ) -> QueryResult<(String, Session)> {
+        let cookie_value = random_token();
+        let row = SessionRow {
+            id_hash: sha256_hex(cookie_value.as_bytes()),
+            account_id: account_id.as_str().to_owned(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + seconds(self.max_age_secs),
+            auth_time: now,
+            amr: amr.join(" "),
+            ip: Some(meta.ip.clone()),
+            user_agent: meta.user_agent.as_deref().map(|ua| ua.chars().take(512).collect()),
+        };
+        db::sessions::insert(conn, &row)?;
+        Ok((cookie_value, row.into()))
+    }
+
+    fn is_expired(&self, row: &SessionRow, now: NaiveDateTime) -> Option<&'static str> {
+        if row.expires_at <= now {
+            Some("max_age")
+        } else if row.last_seen_at + seconds(self.idle_timeout_secs) <= now {
+            Some("idle")
+        } else {
+            None
+        }
+    }
+
+    /// Resolves a session cookie. An expired session is deleted and its
+    /// end recorded in the audit trail.
+    pub fn lookup(
+        &self,
+        conn: &mut DbConn,
+        secrets: &Secrets,
+        cookie_value: &str,
+        meta: &RequestMeta,
+        now: NaiveDateTime,
+    ) -> QueryResult<Option<Session>> {
+        let id_hash = sha256_hex(cookie_value.as_bytes());
+        let Some(row) = db::sessions::find(conn, &id_hash)? else {
+            return Ok(None);
+        };
+        if let Some(why) = self.is_expired(&row, now) {
+            end_expired(conn, secrets, &row, why, Some(meta))?;
+            return Ok(None);
+        }
+        if row.last_seen_at + Duration::seconds(TOUCH_INTERVAL_SECS) <= now {
+            db::sessions::touch(conn, &id_hash, now)?;
+        }
+        Ok(Some(row.into()))
+    }
+
+    /// Deletes and records every expired session (run periodically; safe
+    /// to run on several instances at once). Returns how many it ended.
+    pub fn sweep_expired(&self, conn: &mut DbConn, secrets: &Secrets, now: NaiveDateTime) -> QueryResult<usize> {
+        let idle_cutoff = now - seconds(self.idle_timeout_secs);
+        let mut ended = 0;
+        loop {
+            let rows = db::sessions::find_expired(conn, now, idle_cutoff, 200)?;
+            if rows.is_empty() {
+                return Ok(ended);
+            }
+            for row in rows {
+                let why = self.is_expired(&row, now).unwrap_or("idle");
+                if end_expired(conn, secrets, &row, why, None)? {
+                    ended += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Deletes the session and records `session.expired`, once: when several
+/// requests race, only the one whose delete removed the row records it.
+fn end_expired(conn: &mut DbConn, secrets: &Secrets, row: &SessionRow, why: &str, meta: Option<&RequestMeta>) -> QueryResult<bool> {
+    db::write_transaction(conn, |conn| {
+        if !db::sessions::delete(conn, &row.id_hash)? {
+            return Ok(false);
+        }
+        let mut event = AuditEvent::success(Action::SessionExpired)
+            .with_account(row.account_id.clone())
+            .with_reason(why)
+            .with_detail("session", &row.id_hash[..16]);
+        if let Some(meta) = meta {
+            event = event.with_request(meta);
+        }
+        audit::append(conn, secrets, &event)?;
+        Ok(true)
+    })
+}
+
+/// Ends a session at the person's request (logout). Returns whether it
+/// existed. Run inside a write transaction.
+pub fn end(conn: &mut DbConn, secrets: &Secrets, session: &Session, meta: &RequestMeta) -> QueryResult<bool> {
+    if !db::sessions::delete(conn, &session.id_hash)? {
+        return Ok(false);
+    }
+    let event = AuditEvent::success(Action::Logout)
+        .with_actor(format!("account:{}", session.account_id))
+        .with_account(session.account_id.as_str())
+        .with_request(meta)
+        .with_detail("session", &session.id_hash[..16]);
+    audit::append(conn, secrets, &event)?;
+    Ok(true)
+}

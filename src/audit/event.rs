@@ -1,0 +1,160 @@
+//! Audit event types.
+
+use serde_json::Value;
+
+/// Retention and filtering group events by category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    /// Logins, logouts, sessions, tokens: what people and clients did.
+    Authentication,
+    /// Changes made by operators and admins (CLI, console).
+    Admin,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authentication => "authentication",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// Every kind of event wxfed records. The string forms are stable: the
+/// console, exports and auditors' queries rely on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    LoginPassword,
+    Logout,
+    SessionExpired,
+    UserAdded,
+    UserPasswordSet,
+    UserDisabled,
+    UserEnabled,
+    UserRoleAdded,
+    UserRoleRemoved,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginPassword => "login.password",
+            Self::Logout => "logout",
+            Self::SessionExpired => "session.expired",
+            Self::UserAdded => "user.added",
+            Self::UserPasswordSet => "user.password_set",
+            Self::UserDisabled => "user.disabled",
+            Self::UserEnabled => "user.enabled",
+            Self::UserRoleAdded => "user.role_added",
+            Self::UserRoleRemoved => "user.role_removed",
+        }
+    }
+
+    pub fn category(self) -> Category {
+        match self {
+            Self::LoginPassword | Self::Logout | Self::SessionExpired => Category::Authentication,
+            Self::UserAdded
+            | Self::UserPasswordSet
+            | Self::UserDisabled
+            | Self::UserEnabled
+            | Self::UserRoleAdded
+            | Self::UserRoleRemoved => Category::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// One event before it is chained. Build with [`AuditEvent::new`] and the
+/// `with_*` methods.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub action: Action,
+    pub outcome: Outcome,
+    /// Machine-readable cause of a failure (e.g. `bad_password`).
+    pub reason: Option<String>,
+    /// Who did it: `account:<id>`, `cli:<os user>`, `client:<id>`.
+    pub actor: Option<String>,
+    /// The account the event is about.
+    pub account_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// Small JSON object with event-specific facts (never secrets).
+    pub detail: Value,
+}
+
+impl AuditEvent {
+    pub fn new(action: Action, outcome: Outcome) -> Self {
+        Self {
+            action,
+            outcome,
+            reason: None,
+            actor: None,
+            account_id: None,
+            client_id: None,
+            ip: None,
+            user_agent: None,
+            request_id: None,
+            detail: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn success(action: Action) -> Self {
+        Self::new(action, Outcome::Success)
+    }
+
+    pub fn failure(action: Action, reason: &str) -> Self {
+        Self::new(action, Outcome::Failure).with_reason(reason)
+    }
+
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_owned());
+        self
+    }
+
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    pub fn with_account(mut self, account_id: impl Into<String>) -> Self {
+        self.account_id = Some(account_id.into());
+        self
+    }
+
+    pub fn with_client(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Copies IP, user agent and request id from the request's context.
+    pub fn with_request(mut self, request: &crate::http::RequestMeta) -> Self {
+        self.ip = Some(request.ip.clone());
+        self.user_agent = request.user_agent.clone();
+        self.request_id = Some(request.request_id.clone());
+        self
+    }
+
+    /// Adds `key: value` to the detail object.
+    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if let Value::Object(map) = &mut self.detail {
+            map.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+}

@@ -1,0 +1,115 @@
+//! The command line: `serve`, `migrate`, `user …`, `audit …`, `keys …`.
+//! Output is for people by default; `--json` prints objects with stable
+//! field names for scripts. The CLI uses the same settings (file and
+//! environment) as the server, so both can work on one database at once.
+
+mod audit;
+mod output;
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::startup::{self, Application};
+use crate::telemetry;
+
+pub use output::CliError;
+
+#[derive(Parser, Debug)]
+#[command(name = "wxfed", version, about = "OpenID Connect provider federating WeChat identities with enterprise accounts")]
+#[command(long_about = "OpenID Connect provider federating WeChat identities with enterprise accounts.\n\n\
+Settings come from defaults, then an optional TOML file (--config), then WXFED_* environment \
+variables (e.g. WXFED_DATABASE_URL, WXFED_BIND, WXFED_ISSUER, WXFED_MASTER_KEY). With no settings \
+at all, wxfed uses SQLite in ./wxfed-data/ and listens on http://127.0.0.1:8080.")]
+pub struct Cli {
+    /// TOML settings file (keys as in the environment, without WXFED_ and in lower case).
+    #[arg(long, global = true, env = "WXFED_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (creates and migrates the database on first start).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage enterprise accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Inspect the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Key material.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Print a new random master key (for WXFED_MASTER_KEY or a key file).
+    GenerateMaster,
+}
+
+/// Entry point of the `wxfed` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            output::print_error(json, &error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    if let Command::Keys(KeysCommand::GenerateMaster) = cli.command {
+        let key = crate::secrets::generate_master_key();
+        output::print(cli.json, &serde_json::json!({ "master_key": key }), &key);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => {
+            telemetry::init(settings.log_format, &settings.log_level, false);
+            serve(settings)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        command => {
+            // Commands print their results on stdout; logs go to stderr.
+            telemetry::init(settings.log_format, "warn", true);
+            let backend = startup::open_backend(&settings)?;
+            match command {
+                Command::Migrate => {
+                    output::print(cli.json, &serde_json::json!({ "status": "migrated" }), "database is up to date");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Command::User(command) => user::run(command, &backend, cli.json),
+                Command::Audit(command) => audit::run(command, &backend, cli.json),
+                Command::Serve | Command::Keys(_) => Ok(ExitCode::SUCCESS),
+            }
+        }
+    }
+}
+
+fn serve(settings: Settings) -> Result<(), CliError> {
+    actix_web::rt::System::new().block_on(async move {
+        let issuer = settings.issuer.clone();
+        let app = Application::build(settings)?;
+        tracing::info!(port = app.port(), %issuer, "wxfed is listening");
+        app.run_until_stopped().await.map_err(|e| CliError::Other(e.to_string()))?;
+        tracing::info!("wxfed stopped");
+        Ok(())
+    })
+}

@@ -1,0 +1,299 @@
+//! Settings: defaults < optional TOML file < `WXFED_*` environment, with
+//! `WXFED_*_FILE` variants for secrets. Validated once at startup; every
+//! problem is reported as one line that names the setting.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::db::DatabaseTarget;
+
+/// A value that must never be printed (Debug shows `[redacted]`).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The raw settings as read from file and environment (before validation).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    bind: String,
+    issuer: Option<String>,
+    data_dir: PathBuf,
+    database_url: Option<SecretString>,
+    database_url_file: Option<PathBuf>,
+    database_pool_size: u32,
+    master_key: Option<SecretString>,
+    master_key_file: Option<PathBuf>,
+    log_format: LogFormat,
+    log_level: String,
+    workers: Option<usize>,
+    session_idle_timeout_secs: u64,
+    session_max_age_secs: u64,
+    login_max_failures_per_account: u32,
+    login_max_failures_per_ip: u32,
+    login_block_secs: u64,
+    password_hash_concurrency: Option<usize>,
+    /// Comma-separated; requests from these peers may set X-Forwarded-For.
+    trusted_proxies: String,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            issuer: None,
+            data_dir: PathBuf::from("wxfed-data"),
+            database_url: None,
+            database_url_file: None,
+            database_pool_size: 16,
+            master_key: None,
+            master_key_file: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            workers: None,
+            session_idle_timeout_secs: 30 * 60,
+            session_max_age_secs: 10 * 60 * 60,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_ip: 50,
+            login_block_secs: 15 * 60,
+            password_hash_concurrency: None,
+            trusted_proxies: String::new(),
+        }
+    }
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    Value(SecretString),
+    File(PathBuf),
+    /// SQLite default only: a key file in the data dir, made on first start.
+    GeneratedFile(PathBuf),
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    /// Without a trailing slash, exactly as it appears in tokens.
+    pub issuer: String,
+    pub data_dir: PathBuf,
+    pub database: DatabaseTarget,
+    pub database_pool_size: u32,
+    pub master_key: MasterKeySource,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub workers: usize,
+    pub session_idle_timeout_secs: u64,
+    pub session_max_age_secs: u64,
+    pub login_max_failures_per_account: u32,
+    pub login_max_failures_per_ip: u32,
+    pub login_block_secs: u64,
+    pub password_hash_concurrency: usize,
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// One line naming the setting and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { setting: setting.to_owned(), message: message.into() }
+}
+
+fn env_name(key: &str) -> String {
+    format!("WXFED_{}", key.to_uppercase())
+}
+
+impl Settings {
+    /// Reads the settings from an optional TOML file and the process
+    /// environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        if let Some(path) = config_file {
+            if !path.is_file() {
+                return Err(invalid(
+                    "config (--config / WXFED_CONFIG)",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // WXFED_CONFIG names the file itself, and WXFED_TEST_* belong to the
+        // test suite: neither is a setting.
+        figment = figment.merge(
+            Env::prefixed("WXFED_").filter(|key| key != "config" && !key.as_str().starts_with("test_")),
+        );
+        let raw: RawSettings = figment.extract().map_err(figment_error)?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        let bind: SocketAddr = raw.bind.parse().map_err(|_| {
+            invalid("bind (WXFED_BIND)", format!("`{}` is not an address like 127.0.0.1:8080", raw.bind))
+        })?;
+        let issuer = match raw.issuer {
+            Some(issuer) => validate_issuer(&issuer)?,
+            None => {
+                let host = if bind.ip().is_unspecified() { "127.0.0.1".to_owned() } else { bind.ip().to_string() };
+                let host = if host.contains(':') { format!("[{host}]") } else { host };
+                format!("http://{host}:{}", bind.port())
+            }
+        };
+        let database_url = read_secret(
+            "database_url",
+            raw.database_url,
+            raw.database_url_file.as_deref(),
+        )?;
+        let database = match database_url {
+            Some(url) => DatabaseTarget::parse(url.expose())
+                .map_err(|m| invalid("database_url (WXFED_DATABASE_URL)", m))?,
+            None => DatabaseTarget::Sqlite(raw.data_dir.join("wxfed.db")),
+        };
+        let master_key = match (raw.master_key, raw.master_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "master_key (WXFED_MASTER_KEY)",
+                    "set either WXFED_MASTER_KEY or WXFED_MASTER_KEY_FILE, not both",
+                ));
+            }
+            (Some(value), None) => MasterKeySource::Value(value),
+            (None, Some(path)) => MasterKeySource::File(path),
+            (None, None) if database.is_sqlite() => {
+                MasterKeySource::GeneratedFile(raw.data_dir.join("master.key"))
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "master_key (WXFED_MASTER_KEY)",
+                    "required with PostgreSQL, so that every instance shares it \
+                     (generate one with `wxfed keys generate-master`)",
+                ));
+            }
+        };
+        if raw.database_pool_size == 0 {
+            return Err(invalid("database_pool_size (WXFED_DATABASE_POOL_SIZE)", "must be at least 1"));
+        }
+        if raw.session_idle_timeout_secs == 0 || raw.session_max_age_secs == 0 {
+            return Err(invalid("session_idle_timeout_secs / session_max_age_secs", "must be at least 1"));
+        }
+        if raw.login_max_failures_per_account == 0 || raw.login_max_failures_per_ip == 0 {
+            return Err(invalid("login_max_failures_per_account / _per_ip", "must be at least 1"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&raw.log_level)
+            .map_err(|e| invalid("log_level (WXFED_LOG_LEVEL)", e.to_string()))?;
+        let trusted_proxies = raw
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpAddr>().map_err(|_| {
+                    invalid("trusted_proxies (WXFED_TRUSTED_PROXIES)", format!("`{s}` is not an IP address"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Self {
+            bind,
+            issuer,
+            data_dir: raw.data_dir,
+            database,
+            database_pool_size: raw.database_pool_size,
+            master_key,
+            log_format: raw.log_format,
+            log_level: raw.log_level,
+            workers: raw.workers.filter(|w| *w > 0).unwrap_or(cores),
+            session_idle_timeout_secs: raw.session_idle_timeout_secs,
+            session_max_age_secs: raw.session_max_age_secs,
+            login_max_failures_per_account: raw.login_max_failures_per_account,
+            login_max_failures_per_ip: raw.login_max_failures_per_ip,
+            login_block_secs: raw.login_block_secs,
+            password_hash_concurrency: raw.password_hash_concurrency.filter(|n| *n > 0).unwrap_or(cores),
+            trusted_proxies,
+        })
+    }
+
+    /// Cookies get `Secure` (and the `__Host-` prefix) when served over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// OIDC requires the issuer to be an https URL without query or fragment
+/// (plain http is accepted for development); tokens carry it byte-exact.
+fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
+    let setting = "issuer (WXFED_ISSUER)";
+    let parsed = url::Url::parse(issuer).map_err(|e| invalid(setting, format!("`{issuer}` is not a URL: {e}")))?;
+    if parsed.scheme() != "https" && parsed.scheme() != "http" {
+        return Err(invalid(setting, "must start with https:// (or http:// for development)"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid(setting, "must not have a query or fragment"));
+    }
+    if parsed.host_str().is_none() {
+        return Err(invalid(setting, "must name a host"));
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+/// A secret given directly or through `*_FILE` (its content, trimmed).
+fn read_secret(
+    key: &str,
+    value: Option<SecretString>,
+    file: Option<&Path>,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(invalid(
+            &format!("{key} ({})", env_name(key)),
+            format!("set either {} or {}_FILE, not both", env_name(key), env_name(key)),
+        )),
+        (Some(value), None) => Ok(Some(value)),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|s| Some(SecretString::new(s.trim())))
+            .map_err(|e| invalid(&format!("{key}_file ({}_FILE)", env_name(key)), format!("cannot read {}: {e}", path.display()))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn figment_error(error: figment::Error) -> ConfigError {
+    let key = error.path.join(".");
+    let setting = if key.is_empty() { "configuration".to_owned() } else { format!("{key} ({})", env_name(&key)) };
+    let message = match &error.kind {
+        figment::error::Kind::UnknownField(field, _) => {
+            return invalid(&format!("{field} ({})", env_name(field)), "unknown setting");
+        }
+        kind => kind.to_string(),
+    };
+    invalid(&setting, message)
+}

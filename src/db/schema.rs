@@ -1,0 +1,90 @@
+//! Table definitions, kept by hand in step with migrations/{sqlite,postgres}.
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        username -> Text,
+        username_key -> Text,
+        display_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        email_verified -> Bool,
+        phone -> Nullable<Text>,
+        phone_verified -> Bool,
+        status -> Text,
+        password_hash -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_roles (account_id, role) {
+        account_id -> Text,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        account_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        auth_time -> Timestamp,
+        amr -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_throttle (throttle_key) {
+        throttle_key -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        blocked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        occurred_at -> Timestamp,
+        category -> Text,
+        action -> Text,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        actor -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        detail -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_chain_head (id) {
+        id -> Integer,
+        last_seq -> BigInt,
+        last_hash -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(account_roles -> accounts (account_id));
+diesel::joinable!(sessions -> accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(accounts, account_roles, sessions);

@@ -1,0 +1,66 @@
+//! The error type browser-facing handlers return. Each variant maps to a
+//! status and a page; 5xx pages say nothing about the cause, which goes to
+//! the log instead. (Protocol endpoints have their own RFC error types.)
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::accounts::password::HashError;
+use crate::db::DbError;
+use crate::http::render;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("page not found")]
+    NotFound,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<HashError> for AppError {
+    fn from(e: HashError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (title, message) = match self {
+            Self::BadRequest(m) => ("Bad request", m.as_str()),
+            Self::Forbidden(m) => ("Forbidden", m.as_str()),
+            Self::NotFound => ("Not found", "There is no page at this address."),
+            Self::Internal(cause) => {
+                tracing::error!(cause = %cause, "internal error");
+                ("Something went wrong", "The server could not complete this request. Please try again later.")
+            }
+        };
+        render::page(self.status_code(), &ErrorPage { title, message })
+    }
+}

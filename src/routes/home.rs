@@ -1,0 +1,31 @@
+//! The landing page: who is logged in, and a way out.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use askama::Template;
+
+use crate::error::AppError;
+use crate::http::{csrf, render, session};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    username: String,
+    display_name: Option<String>,
+    csrf_token: String,
+}
+
+#[get("/")]
+pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let Some((_, account)) = session::current(&req, &state).await? else {
+        return Ok(HttpResponse::SeeOther().insert_header(("Location", "/login")).finish());
+    };
+    let (csrf_token, cookie) = csrf::issue(&req, &state);
+    let mut builder = render::builder(StatusCode::OK);
+    if let Some(cookie) = cookie {
+        builder.cookie(cookie);
+    }
+    let page = HomePage { username: account.username, display_name: account.display_name, csrf_token };
+    Ok(render::page_with(builder, &page))
+}

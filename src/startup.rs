@@ -1,0 +1,181 @@
+//! Building the application: settings → master key → database → routes.
+//! Works on any port (tests bind port 0).
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpServer, web};
+
+use crate::accounts::password::PasswordHasher;
+use crate::config::Settings;
+use crate::db::{self, DbConn, DbPool, DatabaseTarget};
+use crate::error::AppError;
+use crate::secrets::Secrets;
+use crate::state::AppState;
+use crate::{http, routes};
+
+/// Why wxfed could not start; each says what to fix in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    MasterKey(#[from] crate::secrets::MasterKeyError),
+    #[error(transparent)]
+    Database(#[from] db::OpenError),
+    #[error("the master key does not match this database (it was set up with another key)")]
+    WrongMasterKey,
+    #[error("database error during startup: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("cannot get a database connection: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// An opened, migrated database and the secrets that go with it: what
+/// both the server and the CLI start from.
+pub struct Backend {
+    pub pool: DbPool,
+    pub secrets: Secrets,
+}
+
+/// Loads the master key, opens and migrates the database, and checks that
+/// the key is the one this database was set up with. Nothing is created
+/// when a check fails first (the key is read before the database is
+/// touched).
+pub fn open_backend(settings: &Settings) -> Result<Backend, StartupError> {
+    let sqlite_file = match &settings.database {
+        DatabaseTarget::Sqlite(path) => Some(path.as_path()),
+        DatabaseTarget::Postgres(_) => None,
+    };
+    let secrets = Secrets::load(&settings.master_key, sqlite_file)?;
+    let pool = db::open_pool(&settings.database, settings.database_pool_size)?;
+    let mut conn = pool.get()?;
+    db::run_migrations(&mut conn)?;
+    check_master_key(&mut conn, &secrets)?;
+    drop(conn);
+    Ok(Backend { pool, secrets })
+}
+
+/// The database remembers a value sealed with its master key; a different
+/// key cannot open it. Catches a wrong WXFED_MASTER_KEY at startup instead
+/// of at the first secret read.
+fn check_master_key(conn: &mut DbConn, secrets: &Secrets) -> Result<(), StartupError> {
+    const NAME: &str = "master_key_check";
+    const CONTEXT: &str = "settings:master_key_check";
+    let candidate = secrets.seal(CONTEXT, b"wxfed");
+    let stored = db::write_transaction(conn, |conn| db::settings::get_or_insert(conn, NAME, &candidate))?;
+    match secrets.open(CONTEXT, &stored) {
+        Ok(value) if value == b"wxfed" => Ok(()),
+        _ => Err(StartupError::WrongMasterKey),
+    }
+}
+
+/// A running (not yet awaited) server and what tests need to reach it.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        let backend = open_backend(&settings)?;
+        let listener = TcpListener::bind(settings.bind).map_err(|e| StartupError::Bind(settings.bind.to_string(), e))?;
+        Self::build_with(settings, backend, listener)
+    }
+
+    pub fn build_with(settings: Settings, backend: Backend, listener: TcpListener) -> Result<Self, StartupError> {
+        let port = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?.port();
+        let passwords = PasswordHasher::new(settings.password_hash_concurrency)
+            .map_err(|e| StartupError::Other(e.to_string()))?;
+        let workers = settings.workers;
+        let state = AppState::new(settings, backend.pool, backend.secrets, passwords);
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(form_config())
+                .app_data(query_config())
+                .wrap(from_fn(http::middleware::request_context))
+                .configure(routes_table)
+                .default_service(web::to(not_found))
+        })
+        .workers(workers)
+        .shutdown_timeout(10)
+        .listen(listener)
+        .map_err(|e| StartupError::Other(e.to_string()))?
+        .run();
+        Ok(Self { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let sweeper = actix_web::rt::spawn(sweep_sessions(self.state.clone()));
+        let result = self.server.await;
+        sweeper.abort();
+        result
+    }
+}
+
+/// The one route table.
+fn routes_table(cfg: &mut web::ServiceConfig) {
+    cfg.service(routes::health::healthz)
+        .service(routes::health::readyz)
+        .service(routes::assets::file)
+        .service(routes::home::home)
+        .service(routes::login::show)
+        .service(routes::login::submit)
+        .service(routes::logout::confirm)
+        .service(routes::logout::submit);
+}
+
+async fn not_found() -> actix_web::HttpResponse {
+    actix_web::ResponseError::error_response(&AppError::NotFound)
+}
+
+/// Bad form bodies get a clear 400 page instead of actix's plain text.
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default().limit(64 * 1024).error_handler(|error, _req: &HttpRequest| {
+        AppError::BadRequest(format!("The form could not be read: {error}")).into()
+    })
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _req: &HttpRequest| {
+        AppError::BadRequest(format!("The query string could not be read: {error}")).into()
+    })
+}
+
+/// Ends expired sessions every few minutes so that their end is in the
+/// audit trail even when the browser never comes back.
+async fn sweep_sessions(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        interval.tick().await;
+        let policy = state.session_policy;
+        let secrets = state.secrets.clone();
+        let result = db::run(&state.db, move |conn| -> Result<usize, db::DbError> {
+            Ok(policy.sweep_expired(conn, &secrets, db::now())?)
+        })
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "expired sessions ended"),
+            Err(error) => tracing::warn!(%error, "session sweep failed"),
+        }
+    }
+}

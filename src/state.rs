@@ -1,0 +1,35 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::accounts::password::PasswordHasher;
+use crate::accounts::sessions::SessionPolicy;
+use crate::accounts::throttle::ThrottlePolicy;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::secrets::Secrets;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: DbPool,
+    pub secrets: Arc<Secrets>,
+    pub passwords: PasswordHasher,
+    pub session_policy: SessionPolicy,
+    pub throttle_policy: ThrottlePolicy,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, db: DbPool, secrets: Secrets, passwords: PasswordHasher) -> Self {
+        let session_policy = SessionPolicy {
+            idle_timeout_secs: settings.session_idle_timeout_secs,
+            max_age_secs: settings.session_max_age_secs,
+        };
+        let throttle_policy = ThrottlePolicy {
+            max_failures_per_account: settings.login_max_failures_per_account,
+            max_failures_per_ip: settings.login_max_failures_per_ip,
+            block_secs: settings.login_block_secs,
+        };
+        Self { settings: Arc::new(settings), db, secrets: Arc::new(secrets), passwords, session_policy, throttle_policy }
+    }
+}
