@@ -152,9 +152,8 @@ impl Settings {
         }
         // WXFED_CONFIG names the file itself, and WXFED_TEST_* belong to the
         // test suite: neither is a setting.
-        figment = figment.merge(
-            Env::prefixed("WXFED_").filter(|key| key != "config" && !key.as_str().starts_with("test_")),
-        );
+        figment =
+            figment.merge(Env::prefixed("WXFED_").filter(|key| key != "config" && !key.as_str().starts_with("test_")));
         let raw: RawSettings = figment.extract().map_err(figment_error)?;
         Self::validate(raw)
     }
@@ -171,14 +170,11 @@ impl Settings {
                 format!("http://{host}:{}", bind.port())
             }
         };
-        let database_url = read_secret(
-            "database_url",
-            raw.database_url,
-            raw.database_url_file.as_deref(),
-        )?;
+        let database_url = read_secret("database_url", raw.database_url, raw.database_url_file.as_deref())?;
         let database = match database_url {
-            Some(url) => DatabaseTarget::parse(url.expose())
-                .map_err(|m| invalid("database_url (WXFED_DATABASE_URL)", m))?,
+            Some(url) => {
+                DatabaseTarget::parse(url.expose()).map_err(|m| invalid("database_url (WXFED_DATABASE_URL)", m))?
+            }
             None => DatabaseTarget::Sqlite(raw.data_dir.join("wxfed.db")),
         };
         let master_key = match (raw.master_key, raw.master_key_file) {
@@ -190,9 +186,7 @@ impl Settings {
             }
             (Some(value), None) => MasterKeySource::Value(value),
             (None, Some(path)) => MasterKeySource::File(path),
-            (None, None) if database.is_sqlite() => {
-                MasterKeySource::GeneratedFile(raw.data_dir.join("master.key"))
-            }
+            (None, None) if database.is_sqlite() => MasterKeySource::GeneratedFile(raw.data_dir.join("master.key")),
             (None, None) => {
                 return Err(invalid(
                     "master_key (WXFED_MASTER_KEY)",
@@ -279,9 +273,9 @@ fn read_secret(
             format!("set either {} or {}_FILE, not both", env_name(key), env_name(key)),
         )),
         (Some(value), None) => Ok(Some(value)),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map(|s| Some(SecretString::new(s.trim())))
-            .map_err(|e| invalid(&format!("{key}_file ({}_FILE)", env_name(key)), format!("cannot read {}: {e}", path.display()))),
+        (None, Some(path)) => std::fs::read_to_string(path).map(|s| Some(SecretString::new(s.trim()))).map_err(|e| {
+            invalid(&format!("{key}_file ({}_FILE)", env_name(key)), format!("cannot read {}: {e}", path.display()))
+        }),
         (None, None) => Ok(None),
     }
 }

@@ -10,7 +10,7 @@ use actix_web::{App, HttpRequest, HttpServer, web};
 
 use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
-use crate::db::{self, DbConn, DbPool, DatabaseTarget};
+use crate::db::{self, DatabaseTarget, DbConn, DbPool};
 use crate::error::AppError;
 use crate::secrets::Secrets;
 use crate::state::AppState;
@@ -86,14 +86,15 @@ pub struct Application {
 impl Application {
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
         let backend = open_backend(&settings)?;
-        let listener = TcpListener::bind(settings.bind).map_err(|e| StartupError::Bind(settings.bind.to_string(), e))?;
+        let listener =
+            TcpListener::bind(settings.bind).map_err(|e| StartupError::Bind(settings.bind.to_string(), e))?;
         Self::build_with(settings, backend, listener)
     }
 
     pub fn build_with(settings: Settings, backend: Backend, listener: TcpListener) -> Result<Self, StartupError> {
         let port = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?.port();
-        let passwords = PasswordHasher::new(settings.password_hash_concurrency)
-            .map_err(|e| StartupError::Other(e.to_string()))?;
+        let passwords =
+            PasswordHasher::new(settings.password_hash_concurrency).map_err(|e| StartupError::Other(e.to_string()))?;
         let workers = settings.workers;
         let state = AppState::new(settings, backend.pool, backend.secrets, passwords);
         let data = web::Data::new(state.clone());

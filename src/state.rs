@@ -30,6 +30,13 @@ impl AppState {
             max_failures_per_ip: settings.login_max_failures_per_ip,
             block_secs: settings.login_block_secs,
         };
-        Self { settings: Arc::new(settings), db, secrets: Arc::new(secrets), passwords, session_policy, throttle_policy }
+        Self {
+            settings: Arc::new(settings),
+            db,
+            secrets: Arc::new(secrets),
+            passwords,
+            session_policy,
+            throttle_policy,
+        }
     }
 }

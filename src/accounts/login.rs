@@ -47,11 +47,13 @@ struct Candidate {
 }
 
 /// Checks `username` / `password` and, when they match an active account,
-/// opens a session.
+/// opens a session (replacing `previous_session`, the browser's session
+/// cookie value, if it had one).
 pub async fn login_with_password(
     state: &AppState,
     username: &str,
     password: SecretString,
+    previous_session: Option<String>,
     meta: &RequestMeta,
 ) -> Result<LoginSuccess, LoginError> {
     let username_key = Username::parse(username).map(|u| u.key()).unwrap_or_default();
@@ -97,10 +99,15 @@ pub async fn login_with_password(
     let meta_owned = meta.clone();
     // The transaction returns the refusal as a value, not an error: a
     // failed attempt's throttle count and audit record must commit too.
-    let outcome = db::run(&state.db, move |conn| {
+    db::run(&state.db, move |conn| {
         db::write_transaction(conn, |conn| -> Result<Result<LoginSuccess, LoginError>, LoginError> {
             let meta = &meta_owned;
             let now = db::now();
+            if let Some(until) = throttle.lock(conn, &[&user_key, &ip_key], now)? {
+                audit::append(conn, &secrets, &failure_event("throttled", account_id.as_deref(), meta))?;
+                let retry_after_secs = (until - now).num_seconds().max(1);
+                return Ok(Err(LoginError::Throttled { retry_after_secs }));
+            }
             let account = match account {
                 Some(account) if password_ok => account,
                 other => {
@@ -116,6 +123,11 @@ pub async fn login_with_password(
                 return Ok(Err(LoginError::Disabled));
             }
             throttle.clear(conn, &user_key)?;
+            // A fresh session id on every login (no fixation); the
+            // browser's previous session, if any, ends here.
+            if let Some(previous) = &previous_session {
+                db::sessions::delete(conn, &crate::secrets::sha256_hex(previous.as_bytes()))?;
+            }
             let (cookie_value, session) = sessions.create(conn, &account.id, &["pwd"], meta, now)?;
             let event = AuditEvent::success(Action::LoginPassword)
                 .with_actor(format!("account:{}", account.id))
@@ -126,8 +138,7 @@ pub async fn login_with_password(
             Ok(Ok(LoginSuccess { account, cookie_value, session }))
         })
     })
-    .await?;
-    outcome
+    .await?
 }
 
 fn failure_event(reason: &str, account_id: Option<&str>, meta: &RequestMeta) -> AuditEvent {

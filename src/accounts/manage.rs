@@ -73,7 +73,8 @@ fn load(conn: &mut DbConn, row: AccountRow) -> QueryResult<Account> {
 
 pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Account, ManageError> {
     let key = Username::parse(username).map_err(ManageError::Invalid)?.key();
-    let row = db::accounts::find_by_username_key(conn, &key)?.ok_or_else(|| ManageError::NotFound(username.to_owned()))?;
+    let row =
+        db::accounts::find_by_username_key(conn, &key)?.ok_or_else(|| ManageError::NotFound(username.to_owned()))?;
     Ok(load(conn, row)?)
 }
 

@@ -39,10 +39,7 @@ pub enum HashError {
 
 /// Hashes a password now, on the current thread (CLI, startup).
 pub fn hash_blocking(password: &str) -> Result<String, HashError> {
-    argon2()
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| HashError::Hash(e.to_string()))
+    argon2().hash_password(password.as_bytes()).map(|hash| hash.to_string()).map_err(|e| HashError::Hash(e.to_string()))
 }
 
 /// True when `password` matches the PHC string `hash`. A malformed hash
@@ -66,10 +63,7 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Result<Self, HashError> {
         let dummy = crate::secrets::random_token();
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy_hash: hash_blocking(&dummy)?.into(),
-        })
+        Ok(Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy_hash: hash_blocking(&dummy)?.into() })
     }
 
     /// Verifies off the async workers. `hash: None` (unknown user, or an
@@ -90,9 +84,7 @@ impl PasswordHasher {
 
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Canceled)?;
-        actix_web::web::block(move || hash_blocking(password.expose()))
-            .await
-            .map_err(|_| HashError::Canceled)?
+        actix_web::web::block(move || hash_blocking(password.expose())).await.map_err(|_| HashError::Canceled)?
     }
 }
 

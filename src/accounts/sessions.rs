@@ -130,7 +130,13 @@ impl SessionPolicy {
 
 /// Deletes the session and records `session.expired`, once: when several
 /// requests race, only the one whose delete removed the row records it.
-fn end_expired(conn: &mut DbConn, secrets: &Secrets, row: &SessionRow, why: &str, meta: Option<&RequestMeta>) -> QueryResult<bool> {
+fn end_expired(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    row: &SessionRow,
+    why: &str,
+    meta: Option<&RequestMeta>,
+) -> QueryResult<bool> {
     db::write_transaction(conn, |conn| {
         if !db::sessions::delete(conn, &row.id_hash)? {
             return Ok(false);

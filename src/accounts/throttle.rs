@@ -10,6 +10,10 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::QueryResult;
 
 use crate::db::{self, DbConn, throttle::ThrottleRow};
+
+fn latest_block(rows: &[ThrottleRow], now: NaiveDateTime) -> Option<NaiveDateTime> {
+    rows.iter().filter_map(|r| r.blocked_until).filter(|b| *b > now).max()
+}
 use crate::secrets::sha256_hex;
 
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +34,10 @@ impl ThrottlePolicy {
     /// The counter of a username (by its case-folded key), whether or not
     /// the account exists, so a lockout reveals nothing.
     pub fn for_username(&self, username_key: &str) -> ThrottleKey {
-        ThrottleKey { key: format!("user:{}", sha256_hex(username_key.as_bytes())), limit: self.max_failures_per_account }
+        ThrottleKey {
+            key: format!("user:{}", sha256_hex(username_key.as_bytes())),
+            limit: self.max_failures_per_account,
+        }
     }
 
     pub fn for_ip(&self, ip: &str) -> ThrottleKey {
@@ -42,25 +49,47 @@ impl ThrottlePolicy {
     }
 
     /// When the latest block among `keys` ends, if any is blocked now.
-    pub fn blocked_until(&self, conn: &mut DbConn, keys: &[&ThrottleKey], now: NaiveDateTime) -> QueryResult<Option<NaiveDateTime>> {
-        let mut until: Option<NaiveDateTime> = None;
+    /// A quick look without locks, to spare the password check for
+    /// requests that would be refused anyway.
+    pub fn blocked_until(
+        &self,
+        conn: &mut DbConn,
+        keys: &[&ThrottleKey],
+        now: NaiveDateTime,
+    ) -> QueryResult<Option<NaiveDateTime>> {
+        let mut rows = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some(row) = db::throttle::find(conn, &key.key)? {
-                if let Some(blocked) = row.blocked_until.filter(|b| *b > now) {
-                    until = Some(until.map_or(blocked, |u| u.max(blocked)));
-                }
-            }
+            rows.extend(db::throttle::find(conn, &key.key)?);
         }
-        Ok(until)
+        Ok(latest_block(&rows, now))
     }
 
-    /// Counts one failure; run inside a write transaction.
+    /// Locks the counters of `keys` for the rest of the write transaction
+    /// and returns when the latest block among them ends, if any is
+    /// blocked now. Deciding under the lock is what keeps a burst of
+    /// parallel guesses from learning more than `limit` answers. Callers
+    /// must lock keys in one order (account, then IP) to avoid deadlocks.
+    pub fn lock(
+        &self,
+        conn: &mut DbConn,
+        keys: &[&ThrottleKey],
+        now: NaiveDateTime,
+    ) -> QueryResult<Option<NaiveDateTime>> {
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            rows.push(db::throttle::lock(conn, &key.key, now)?);
+        }
+        Ok(latest_block(&rows, now))
+    }
+
+    /// Counts one failure on a key locked with [`Self::lock`].
     pub fn record_failure(&self, conn: &mut DbConn, key: &ThrottleKey, now: NaiveDateTime) -> QueryResult<()> {
         let window = self.window();
-        let mut row = match db::throttle::find(conn, &key.key)? {
-            Some(row) if row.window_started_at + window > now => row,
-            _ => ThrottleRow { throttle_key: key.key.clone(), failures: 0, window_started_at: now, blocked_until: None },
-        };
+        let mut row = db::throttle::lock(conn, &key.key, now)?;
+        if row.window_started_at + window <= now {
+            row.failures = 0;
+            row.window_started_at = now;
+        }
         row.failures = row.failures.saturating_add(1);
         if u32::try_from(row.failures).unwrap_or(u32::MAX) >= key.limit {
             row.blocked_until = Some(now + window);
@@ -69,7 +98,7 @@ impl ThrottlePolicy {
             row.window_started_at = now;
             row.failures = 0;
         }
-        db::throttle::save(conn, &row)
+        db::throttle::update(conn, &row).map(|_| ())
     }
 
     pub fn clear(&self, conn: &mut DbConn, key: &ThrottleKey) -> QueryResult<()> {

@@ -119,7 +119,12 @@ impl std::fmt::Display for Violation {
         match self {
             Self::Altered { seq } => write!(f, "row {seq} was altered (its content does not match its hash)"),
             Self::Missing { after_seq, next_seq } => {
-                write!(f, "rows {} to {} were deleted (row {after_seq} is followed by row {next_seq})", after_seq + 1, next_seq - 1)
+                write!(
+                    f,
+                    "rows {} to {} were deleted (row {after_seq} is followed by row {next_seq})",
+                    after_seq + 1,
+                    next_seq - 1
+                )
             }
             Self::BrokenLink { seq } => {
                 write!(f, "row {seq} does not follow the row before it (a row was deleted or inserted)")

@@ -19,7 +19,11 @@ use crate::telemetry;
 pub use output::CliError;
 
 #[derive(Parser, Debug)]
-#[command(name = "wxfed", version, about = "OpenID Connect provider federating WeChat identities with enterprise accounts")]
+#[command(
+    name = "wxfed",
+    version,
+    about = "OpenID Connect provider federating WeChat identities with enterprise accounts"
+)]
 #[command(long_about = "OpenID Connect provider federating WeChat identities with enterprise accounts.\n\n\
 Settings come from defaults, then an optional TOML file (--config), then WXFED_* environment \
 variables (e.g. WXFED_DATABASE_URL, WXFED_BIND, WXFED_ISSUER, WXFED_MASTER_KEY). With no settings \

@@ -32,9 +32,11 @@ pub fn print(json: bool, value: &impl Serialize, text: &str) {
 
 /// Errors go to stderr as one line (as JSON with --json).
 pub fn print_error(json: bool, error: &CliError) {
+    // Database drivers report over several lines; operators get one.
+    let message = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
     if json {
-        eprintln!("{}", serde_json::json!({ "error": error.to_string() }));
+        eprintln!("{}", serde_json::json!({ "error": message }));
     } else {
-        eprintln!("wxfed: error: {error}");
+        eprintln!("wxfed: error: {message}");
     }
 }

@@ -142,22 +142,38 @@ pub fn run(command: UserCommand, backend: &Backend, json: bool) -> Result<ExitCo
         }
         UserCommand::Disable { username } => {
             let (account, changed) = manage::set_status(conn, secrets, &actor, &username, AccountStatus::Disabled)?;
-            let text = if changed { format!("disabled {}", account.username) } else { format!("{} was already disabled", account.username) };
+            let text = if changed {
+                format!("disabled {}", account.username)
+            } else {
+                format!("{} was already disabled", account.username)
+            };
             print(json, &account, &text);
         }
         UserCommand::Enable { username } => {
             let (account, changed) = manage::set_status(conn, secrets, &actor, &username, AccountStatus::Active)?;
-            let text = if changed { format!("enabled {}", account.username) } else { format!("{} was already enabled", account.username) };
+            let text = if changed {
+                format!("enabled {}", account.username)
+            } else {
+                format!("{} was already enabled", account.username)
+            };
             print(json, &account, &text);
         }
         UserCommand::AddRole { username, role } => {
             let (account, changed) = manage::set_role(conn, secrets, &actor, &username, role, true)?;
-            let text = if changed { format!("{} now has the role {}", account.username, role.as_str()) } else { format!("{} already had the role {}", account.username, role.as_str()) };
+            let text = if changed {
+                format!("{} now has the role {}", account.username, role.as_str())
+            } else {
+                format!("{} already had the role {}", account.username, role.as_str())
+            };
             print(json, &account, &text);
         }
         UserCommand::RemoveRole { username, role } => {
             let (account, changed) = manage::set_role(conn, secrets, &actor, &username, role, false)?;
-            let text = if changed { format!("{} no longer has the role {}", account.username, role.as_str()) } else { format!("{} did not have the role {}", account.username, role.as_str()) };
+            let text = if changed {
+                format!("{} no longer has the role {}", account.username, role.as_str())
+            } else {
+                format!("{} did not have the role {}", account.username, role.as_str())
+            };
             print(json, &account, &text);
         }
     }

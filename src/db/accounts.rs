@@ -28,34 +28,18 @@ pub fn insert(conn: &mut DbConn, row: &AccountRow) -> QueryResult<()> {
 }
 
 pub fn find_by_username_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<AccountRow>> {
-    accounts::table
-        .filter(accounts::username_key.eq(key))
-        .select(AccountRow::as_select())
-        .first(conn)
-        .optional()
+    accounts::table.filter(accounts::username_key.eq(key)).select(AccountRow::as_select()).first(conn).optional()
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<AccountRow>> {
-    accounts::table
-        .find(id)
-        .select(AccountRow::as_select())
-        .first(conn)
-        .optional()
+    accounts::table.find(id).select(AccountRow::as_select()).first(conn).optional()
 }
 
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<AccountRow>> {
-    accounts::table
-        .order(accounts::username_key.asc())
-        .select(AccountRow::as_select())
-        .load(conn)
+    accounts::table.order(accounts::username_key.asc()).select(AccountRow::as_select()).load(conn)
 }
 
-pub fn set_password_hash(
-    conn: &mut DbConn,
-    id: &str,
-    hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(accounts::table.find(id))
         .set((accounts::password_hash.eq(hash), accounts::updated_at.eq(now)))
         .execute(conn)
@@ -103,9 +87,7 @@ pub fn add_role(conn: &mut DbConn, account_id: &str, role: &str) -> QueryResult<
 /// Removes a role; returns false when the account did not have it.
 pub fn remove_role(conn: &mut DbConn, account_id: &str, role: &str) -> QueryResult<bool> {
     diesel::delete(
-        account_roles::table
-            .filter(account_roles::account_id.eq(account_id))
-            .filter(account_roles::role.eq(role)),
+        account_roles::table.filter(account_roles::account_id.eq(account_id)).filter(account_roles::role.eq(role)),
     )
     .execute(conn)
     .map(|n| n > 0)

@@ -37,17 +37,11 @@ pub fn lock_head(conn: &mut DbConn) -> QueryResult<(i64, String)> {
     diesel::update(audit_chain_head::table.find(1))
         .set(audit_chain_head::last_seq.eq(audit_chain_head::last_seq))
         .execute(conn)?;
-    audit_chain_head::table
-        .find(1)
-        .select((audit_chain_head::last_seq, audit_chain_head::last_hash))
-        .first(conn)
+    audit_chain_head::table.find(1).select((audit_chain_head::last_seq, audit_chain_head::last_hash)).first(conn)
 }
 
 pub fn read_head(conn: &mut DbConn) -> QueryResult<(i64, String)> {
-    audit_chain_head::table
-        .find(1)
-        .select((audit_chain_head::last_seq, audit_chain_head::last_hash))
-        .first(conn)
+    audit_chain_head::table.find(1).select((audit_chain_head::last_seq, audit_chain_head::last_hash)).first(conn)
 }
 
 pub fn append(conn: &mut DbConn, row: &AuditRow) -> QueryResult<()> {
@@ -74,9 +68,5 @@ pub fn page_after(conn: &mut DbConn, after: i64, limit: i64) -> QueryResult<Vec<
 
 /// The newest `limit` rows, newest first.
 pub fn latest(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<AuditRow>> {
-    audit_events::table
-        .order(audit_events::seq.desc())
-        .limit(limit)
-        .select(AuditRow::as_select())
-        .load(conn)
+    audit_events::table.order(audit_events::seq.desc()).limit(limit).select(AuditRow::as_select()).load(conn)
 }

@@ -58,9 +58,7 @@ impl DatabaseTarget {
         if scheme.is_empty() {
             Err("expected a URL starting with sqlite:// or postgres://".into())
         } else {
-            Err(format!(
-                "unsupported scheme `{scheme}` (use sqlite://PATH or postgres://USER@HOST/DB)"
-            ))
+            Err(format!("unsupported scheme `{scheme}` (use sqlite://PATH or postgres://USER@HOST/DB)"))
         }
     }
 
@@ -137,11 +135,10 @@ pub enum OpenError {
 /// Builds the pool; the first connection is made here so that a wrong URL
 /// or an unreachable server fails startup rather than the first request.
 pub fn open_pool(target: &DatabaseTarget, size: u32) -> Result<DbPool, OpenError> {
-    if let DatabaseTarget::Sqlite(path) = target {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| OpenError::CreateDir(dir.display().to_string(), e))?;
-        }
+    if let DatabaseTarget::Sqlite(path) = target
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| OpenError::CreateDir(dir.display().to_string(), e))?;
     }
     // Probe once directly: r2d2 would retry until its timeout and then
     // report only "timed out", hiding the real cause.
@@ -159,9 +156,7 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<usize, OpenError> {
         DbConn::Postgresql(_) => POSTGRES_MIGRATIONS,
         DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
     };
-    conn.run_pending_migrations(source)
-        .map(|applied| applied.len())
-        .map_err(|e| OpenError::Migrate(e.to_string()))
+    conn.run_pending_migrations(source).map(|applied| applied.len()).map_err(|e| OpenError::Migrate(e.to_string()))
 }
 
 /// Reverts every applied migration (tests and `wxfed migrate --revert-all`).
@@ -170,9 +165,7 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> Result<usize, OpenError> {
         DbConn::Postgresql(_) => POSTGRES_MIGRATIONS,
         DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
     };
-    conn.revert_all_migrations(source)
-        .map(|reverted| reverted.len())
-        .map_err(|e| OpenError::Migrate(e.to_string()))
+    conn.revert_all_migrations(source).map(|reverted| reverted.len()).map_err(|e| OpenError::Migrate(e.to_string()))
 }
 
 /// Runs `f` in a transaction meant to write.
@@ -189,8 +182,7 @@ where
 {
     let outermost_sqlite = match conn {
         DbConn::Sqlite(inner) => {
-            AnsiTransactionManager::transaction_manager_status_mut(inner).transaction_depth()?
-                .is_none()
+            AnsiTransactionManager::transaction_manager_status_mut(inner).transaction_depth()?.is_none()
         }
         DbConn::Postgresql(_) => false,
     };
@@ -202,9 +194,7 @@ where
     }
     match f(conn) {
         Ok(value) => {
-            if let Err(commit_error) =
-                <DbConn as Connection>::TransactionManager::commit_transaction(conn)
-            {
+            if let Err(commit_error) = <DbConn as Connection>::TransactionManager::commit_transaction(conn) {
                 let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(conn);
                 return Err(commit_error.into());
             }
@@ -250,10 +240,7 @@ where
 
 /// True for a unique-constraint violation (a lost race on an insert).
 pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
-    matches!(
-        error,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
-    )
+    matches!(error, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
 }
 
 /// Current UTC time truncated to microseconds: both backends store that
@@ -262,7 +249,5 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
 pub fn now() -> chrono::NaiveDateTime {
     let now = chrono::Utc::now().naive_utc();
     let micros = now.and_utc().timestamp_micros();
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.naive_utc())
-        .unwrap_or(now)
+    chrono::DateTime::from_timestamp_micros(micros).map(|t| t.naive_utc()).unwrap_or(now)
 }

@@ -25,17 +25,11 @@ pub fn insert(conn: &mut DbConn, row: &SessionRow) -> QueryResult<()> {
 }
 
 pub fn find(conn: &mut DbConn, id_hash: &str) -> QueryResult<Option<SessionRow>> {
-    sessions::table
-        .find(id_hash)
-        .select(SessionRow::as_select())
-        .first(conn)
-        .optional()
+    sessions::table.find(id_hash).select(SessionRow::as_select()).first(conn).optional()
 }
 
 pub fn touch(conn: &mut DbConn, id_hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(sessions::table.find(id_hash))
-        .set(sessions::last_seen_at.eq(now))
-        .execute(conn)
+    diesel::update(sessions::table.find(id_hash)).set(sessions::last_seen_at.eq(now)).execute(conn)
 }
 
 /// Deletes one session; returns whether it existed (so that only one of

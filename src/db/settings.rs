@@ -6,11 +6,7 @@ use super::DbConn;
 use super::schema::settings;
 
 pub fn get(conn: &mut DbConn, name: &str) -> QueryResult<Option<String>> {
-    settings::table
-        .find(name)
-        .select(settings::value)
-        .first(conn)
-        .optional()
+    settings::table.find(name).select(settings::value).first(conn).optional()
 }
 
 /// Inserts the value unless the name exists; returns the stored value
@@ -20,11 +16,7 @@ pub fn get_or_insert(conn: &mut DbConn, name: &str, value: &str) -> QueryResult<
         return Ok(existing);
     }
     diesel::insert_into(settings::table)
-        .values((
-            settings::name.eq(name),
-            settings::value.eq(value),
-            settings::updated_at.eq(super::now()),
-        ))
+        .values((settings::name.eq(name), settings::value.eq(value), settings::updated_at.eq(super::now())))
         .execute(conn)?;
     Ok(value.to_owned())
 }

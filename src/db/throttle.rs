@@ -16,24 +16,38 @@ pub struct ThrottleRow {
 }
 
 pub fn find(conn: &mut DbConn, key: &str) -> QueryResult<Option<ThrottleRow>> {
-    login_throttle::table
-        .find(key)
-        .select(ThrottleRow::as_select())
-        .first(conn)
-        .optional()
+    login_throttle::table.find(key).select(ThrottleRow::as_select()).first(conn).optional()
 }
 
-/// Insert or replace the row for `row.throttle_key`. MultiConnection has no
-/// upsert, so: update, and insert when nothing was there. Run inside a
-/// write transaction.
-pub fn save(conn: &mut DbConn, row: &ThrottleRow) -> QueryResult<()> {
-    let updated = diesel::update(login_throttle::table.find(&row.throttle_key))
-        .set(row)
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(login_throttle::table).values(row).execute(conn)?;
+/// Returns the row for `key`, creating it if needed, locked until the
+/// transaction ends (a no-op UPDATE takes PostgreSQL's row lock; SQLite's
+/// `BEGIN IMMEDIATE` already holds the database lock). Concurrent logins
+/// for one key therefore count one after another, never past each other.
+/// Run inside a write transaction.
+pub fn lock(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> QueryResult<ThrottleRow> {
+    let touch = |conn: &mut DbConn| {
+        diesel::update(login_throttle::table.find(key))
+            .set(login_throttle::failures.eq(login_throttle::failures))
+            .execute(conn)
+    };
+    if touch(conn)? == 0 {
+        let fresh =
+            ThrottleRow { throttle_key: key.to_owned(), failures: 0, window_started_at: now, blocked_until: None };
+        // A savepoint, so that losing the insert race to another
+        // transaction does not abort ours (PostgreSQL).
+        match conn.transaction(|conn| diesel::insert_into(login_throttle::table).values(&fresh).execute(conn)) {
+            Ok(_) => {}
+            Err(e) if super::is_unique_violation(&e) => {
+                touch(conn)?;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(())
+    login_throttle::table.find(key).select(ThrottleRow::as_select()).first(conn)
+}
+
+pub fn update(conn: &mut DbConn, row: &ThrottleRow) -> QueryResult<usize> {
+    diesel::update(login_throttle::table.find(&row.throttle_key)).set(row).execute(conn)
 }
 
 pub fn delete(conn: &mut DbConn, key: &str) -> QueryResult<usize> {

@@ -35,9 +35,8 @@ pub async fn request_context(
         method = %req.method(),
         path = %req.path(),
     );
-    let secure = req
-        .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .is_some_and(|s| s.settings.secure_cookies());
+    let secure =
+        req.app_data::<actix_web::web::Data<crate::state::AppState>>().is_some_and(|s| s.settings.secure_cookies());
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

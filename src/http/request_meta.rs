@@ -22,10 +22,8 @@ pub struct RequestMeta {
 
 impl RequestMeta {
     pub fn from_request(req: &HttpRequest) -> Self {
-        let trusted: &[IpAddr] = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.trusted_proxies.as_slice())
-            .unwrap_or(&[]);
+        let trusted: &[IpAddr] =
+            req.app_data::<web::Data<AppState>>().map(|s| s.settings.trusted_proxies.as_slice()).unwrap_or(&[]);
         let peer = req.peer_addr().map(|a| a.ip());
         let ip = client_ip(peer, req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()), trusted)
             .map(|ip| ip.to_string())

@@ -3,9 +3,9 @@
 use actix_web::HttpRequest;
 
 use super::{RequestMeta, cookies};
+use crate::accounts::Account;
 use crate::accounts::manage;
 use crate::accounts::sessions::Session;
-use crate::accounts::Account;
 use crate::db::{self, DbError};
 use crate::state::AppState;
 

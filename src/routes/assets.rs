@@ -4,7 +4,8 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, get, web};
 
-const FILES: &[(&str, &str, &str)] = &[("wxfed.css", "text/css; charset=utf-8", include_str!("../../static/wxfed.css"))];
+const FILES: &[(&str, &str, &str)] =
+    &[("wxfed.css", "text/css; charset=utf-8", include_str!("../../static/wxfed.css"))];
 
 #[get("/static/{name}")]
 pub async fn file(name: web::Path<String>) -> HttpResponse {

@@ -78,7 +78,8 @@ pub async fn submit(
         let message = "Incorrect username or password.".to_owned();
         return Ok(form_page(&req, &state, StatusCode::UNAUTHORIZED, String::new(), return_to, Some(message)));
     }
-    let result = login_with_password(&state, &form.username, SecretString::new(form.password), &meta).await;
+    let previous = cookies::read(&req, cookies::SESSION, &state.settings);
+    let result = login_with_password(&state, &form.username, SecretString::new(form.password), previous, &meta).await;
     let (status, message) = match result {
         Ok(success) => {
             let cookie = cookies::build(cookies::SESSION, success.cookie_value, &state.settings);
@@ -91,7 +92,8 @@ pub async fn submit(
         Err(LoginError::Throttled { retry_after_secs }) => {
             let minutes = (retry_after_secs + 59) / 60;
             let message = format!("Too many failed attempts. Please try again in {minutes} minute(s).");
-            let mut response = form_page(&req, &state, StatusCode::TOO_MANY_REQUESTS, form.username, return_to, Some(message));
+            let mut response =
+                form_page(&req, &state, StatusCode::TOO_MANY_REQUESTS, form.username, return_to, Some(message));
             if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
             }

@@ -50,13 +50,14 @@ pub async fn submit(
     form: web::Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
     if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
-        return Err(AppError::Forbidden("This form has expired or was not sent from this site. Please try again.".into()));
+        return Err(AppError::Forbidden(
+            "This form has expired or was not sent from this site. Please try again.".into(),
+        ));
     }
     if let Some((session, _)) = session::current(&req, &state).await? {
         let secrets = state.secrets.clone();
         db::run(&state.db, move |conn| {
-            db::write_transaction(conn, |conn| sessions::end(conn, &secrets, &session, &meta))
-                .map_err(DbError::from)
+            db::write_transaction(conn, |conn| sessions::end(conn, &secrets, &session, &meta)).map_err(DbError::from)
         })
         .await?;
     }

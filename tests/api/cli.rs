@@ -1,0 +1,155 @@
+//! The operator CLI, run as a real process against the same database as a
+//! running server.
+
+use crate::helpers::{TestDb, spawn_app_on, wxfed_cli};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn run(db: &TestDb, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let output = wxfed_cli(args, &db.cli_env(), stdin, None);
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn json(db: &TestDb, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let (ok, out, err) = run(db, &args, stdin);
+    assert!(ok, "{args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out}"))
+}
+
+#[test]
+fn help_explains_every_command() {
+    let output = wxfed_cli(&["--help"], &[], None, None);
+    let help = String::from_utf8_lossy(&output.stdout);
+    for command in ["serve", "migrate", "user", "audit"] {
+        assert!(help.contains(command), "{command} in {help}");
+    }
+    let output = wxfed_cli(&["user", "--help"], &[], None, None);
+    let help = String::from_utf8_lossy(&output.stdout);
+    for command in ["add", "list", "set-password", "disable", "enable", "add-role"] {
+        assert!(help.contains(command), "{command} in {help}");
+    }
+}
+
+#[actix_web::test]
+async fn an_account_added_by_the_cli_logs_in_on_a_running_server() {
+    let db = TestDb::new();
+    let app = spawn_app_on(&db, |_| {}).await;
+    let added = json(
+        &db,
+        &[
+            "user",
+            "add",
+            "Quinn",
+            "--name",
+            "Quinn Q",
+            "--email",
+            "q@example.com",
+            "--role",
+            "auditor",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_eq!(added["username"], "Quinn");
+    assert_eq!(added["display_name"], "Quinn Q");
+    assert_eq!(added["roles"], serde_json::json!(["auditor"]));
+    assert_eq!(added["status"], "active");
+    assert!(uuid::Uuid::parse_str(added["id"].as_str().unwrap()).is_ok());
+    assert!(added.get("password_hash").is_none(), "never printed");
+
+    assert_eq!(app.login("quinn", PASSWORD).await.status(), 303);
+
+    let event = app.audit_rows().await.into_iter().find(|e| e.action == "user.added").unwrap();
+    assert_eq!(event.actor.as_deref(), Some("cli:tester"));
+    assert_eq!(event.account_id.as_deref(), added["id"].as_str());
+    assert!(!event.detail.contains(PASSWORD));
+}
+
+#[test]
+fn usernames_are_unique_regardless_of_case() {
+    let db = TestDb::new();
+    json(&db, &["user", "add", "rita"], None);
+    let (ok, _, err) = run(&db, &["user", "add", "RITA"], None);
+    assert!(!ok);
+    assert!(err.contains("taken"), "{err}");
+    let list = json(&db, &["user", "list"], None);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message() {
+    let db = TestDb::new();
+    let (ok, _, err) = run(&db, &["user", "add", "sam", "--password-stdin"], Some("short\n"));
+    assert!(!ok && err.contains("at least 8 characters"), "{err}");
+    let (ok, _, err) = run(&db, &["user", "add", "sam", "--email", "not-an-email"], None);
+    assert!(!ok && err.contains("not an email address"), "{err}");
+    let (ok, _, err) = run(&db, &["user", "add", "sam", "--phone", "12345"], None);
+    assert!(!ok && err.contains("E.164"), "{err}");
+    let (ok, _, err) = run(&db, &["user", "add", "sam", "--role", "superuser"], None);
+    assert!(!ok && err.contains("superuser"), "{err}");
+    let (ok, _, err) = run(&db, &["user", "disable", "nobody"], None);
+    assert!(!ok && err.contains("no account"), "{err}");
+    assert_eq!(json(&db, &["user", "list"], None), serde_json::json!([]));
+}
+
+#[actix_web::test]
+async fn set_password_disable_enable_and_roles_take_effect_and_are_audited() {
+    let db = TestDb::new();
+    let app = spawn_app_on(&db, |_| {}).await;
+    json(&db, &["user", "add", "tara", "--password-stdin"], Some(PASSWORD));
+
+    json(&db, &["user", "set-password", "tara", "--password-stdin"], Some("a brand new password\n"));
+    assert_eq!(app.login("tara", PASSWORD).await.status(), 401);
+    assert_eq!(app.login("tara", "a brand new password").await.status(), 303);
+
+    let disabled = json(&db, &["user", "disable", "tara"], None);
+    assert_eq!(disabled["status"], "disabled");
+    assert_eq!(app.get("/").await.status(), 303, "the session ended");
+    assert_eq!(app.login("tara", "a brand new password").await.status(), 403);
+    json(&db, &["user", "enable", "tara"], None);
+    assert_eq!(app.login("tara", "a brand new password").await.status(), 303);
+
+    let with_role = json(&db, &["user", "add-role", "tara", "admin"], None);
+    assert_eq!(with_role["roles"], serde_json::json!(["admin"]));
+    let without = json(&db, &["user", "remove-role", "tara", "admin"], None);
+    assert_eq!(without["roles"], serde_json::json!([]));
+
+    let actions: Vec<String> = json(&db, &["audit", "list", "--limit", "100"], None)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "cli:tester")
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions,
+        ["user.role_removed", "user.role_added", "user.enabled", "user.disabled", "user.password_set", "user.added"]
+    );
+    let (ok, text, _) = run(&db, &["audit", "verify"], None);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn the_human_output_is_readable() {
+    let db = TestDb::new();
+    let (ok, out, _) = run(&db, &["user", "add", "uma", "--name", "Uma U"], None);
+    assert!(ok);
+    assert!(out.starts_with("added ") && out.contains("uma") && out.contains("Uma U"), "{out}");
+    let (_, out, _) = run(&db, &["user", "list"], None);
+    assert!(out.contains("uma") && out.contains("active"), "{out}");
+}
+
+#[test]
+fn a_new_master_key_is_32_bytes_of_base64() {
+    let output = wxfed_cli(&["keys", "generate-master"], &[], None, None);
+    assert!(output.status.success());
+    let key = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    use base64::Engine;
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(key).unwrap().len(), 32);
+}
