@@ -11,8 +11,20 @@ use diesel::QueryResult;
 
 use crate::db::{self, DbConn, throttle::ThrottleRow};
 
-fn latest_block(rows: &[ThrottleRow], now: NaiveDateTime) -> Option<NaiveDateTime> {
-    rows.iter().filter_map(|r| r.blocked_until).filter(|b| *b > now).max()
+/// The latest block still in force among the rows `read` returns for `keys`.
+/// The latest block still in force among the rows `read` returns for `keys`.
+fn latest_block(
+    conn: &mut DbConn,
+    keys: &[&ThrottleKey],
+    now: NaiveDateTime,
+    mut read: impl FnMut(&mut DbConn, &str) -> QueryResult<Option<ThrottleRow>>,
+) -> QueryResult<Option<NaiveDateTime>> {
+    let mut latest = None;
+    for key in keys {
+        let blocked = read(conn, &key.key)?.and_then(|row| row.blocked_until).filter(|b| *b > now);
+        latest = latest.max(blocked);
+    }
+    Ok(latest)
 }
 use crate::secrets::sha256_hex;
 
@@ -57,11 +69,7 @@ impl ThrottlePolicy {
         keys: &[&ThrottleKey],
         now: NaiveDateTime,
     ) -> QueryResult<Option<NaiveDateTime>> {
-        let mut rows = Vec::with_capacity(keys.len());
-        for key in keys {
-            rows.extend(db::throttle::find(conn, &key.key)?);
-        }
-        Ok(latest_block(&rows, now))
+        latest_block(conn, keys, now, db::throttle::find)
     }
 
     /// Locks the counters of `keys` for the rest of the write transaction
@@ -75,11 +83,7 @@ impl ThrottlePolicy {
         keys: &[&ThrottleKey],
         now: NaiveDateTime,
     ) -> QueryResult<Option<NaiveDateTime>> {
-        let mut rows = Vec::with_capacity(keys.len());
-        for key in keys {
-            rows.push(db::throttle::lock(conn, &key.key, now)?);
-        }
-        Ok(latest_block(&rows, now))
+        latest_block(conn, keys, now, |conn, key| db::throttle::lock(conn, key, now).map(Some))
     }
 
     /// Counts one failure on a key locked with [`Self::lock`].

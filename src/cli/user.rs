@@ -90,6 +90,12 @@ fn describe(account: &Account) -> String {
     line
 }
 
+/// Prints the account after a change that may have been a no-op.
+fn print_change(json: bool, (account, changed): (Account, bool), done: &str, already: &str) {
+    let what = if changed { done } else { already };
+    print(json, &account, &format!("{} {what}", account.username));
+}
+
 pub fn run(command: UserCommand, backend: &Backend, json: bool) -> Result<ExitCode, CliError> {
     let mut conn = backend.pool.get().map_err(|e| CliError::Other(e.to_string()))?;
     let conn = &mut *conn;
@@ -141,40 +147,27 @@ pub fn run(command: UserCommand, backend: &Backend, json: bool) -> Result<ExitCo
             print(json, &account, &format!("password set for {}", account.username));
         }
         UserCommand::Disable { username } => {
-            let (account, changed) = manage::set_status(conn, secrets, &actor, &username, AccountStatus::Disabled)?;
-            let text = if changed {
-                format!("disabled {}", account.username)
-            } else {
-                format!("{} was already disabled", account.username)
-            };
-            print(json, &account, &text);
+            let change = manage::set_status(conn, secrets, &actor, &username, AccountStatus::Disabled)?;
+            print_change(json, change, "disabled", "was already disabled");
         }
         UserCommand::Enable { username } => {
-            let (account, changed) = manage::set_status(conn, secrets, &actor, &username, AccountStatus::Active)?;
-            let text = if changed {
-                format!("enabled {}", account.username)
-            } else {
-                format!("{} was already enabled", account.username)
-            };
-            print(json, &account, &text);
+            let change = manage::set_status(conn, secrets, &actor, &username, AccountStatus::Active)?;
+            print_change(json, change, "enabled", "was already enabled");
         }
         UserCommand::AddRole { username, role } => {
-            let (account, changed) = manage::set_role(conn, secrets, &actor, &username, role, true)?;
-            let text = if changed {
-                format!("{} now has the role {}", account.username, role.as_str())
-            } else {
-                format!("{} already had the role {}", account.username, role.as_str())
-            };
-            print(json, &account, &text);
+            let change = manage::set_role(conn, secrets, &actor, &username, role, true)?;
+            let role = role.as_str();
+            print_change(json, change, &format!("now has the role {role}"), &format!("already had the role {role}"));
         }
         UserCommand::RemoveRole { username, role } => {
-            let (account, changed) = manage::set_role(conn, secrets, &actor, &username, role, false)?;
-            let text = if changed {
-                format!("{} no longer has the role {}", account.username, role.as_str())
-            } else {
-                format!("{} did not have the role {}", account.username, role.as_str())
-            };
-            print(json, &account, &text);
+            let change = manage::set_role(conn, secrets, &actor, &username, role, false)?;
+            let role = role.as_str();
+            print_change(
+                json,
+                change,
+                &format!("no longer has the role {role}"),
+                &format!("did not have the role {role}"),
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

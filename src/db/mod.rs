@@ -150,21 +150,23 @@ pub fn open_pool(target: &DatabaseTarget, size: u32) -> Result<DbPool, OpenError
         .map_err(|e| OpenError::Connect(e.to_string()))
 }
 
-/// Applies every pending migration of the connection's backend.
-pub fn run_migrations(conn: &mut DbConn) -> Result<usize, OpenError> {
-    let source = match conn {
+/// The migrations written in the connection's dialect.
+fn migrations_of(conn: &DbConn) -> EmbeddedMigrations {
+    match conn {
         DbConn::Postgresql(_) => POSTGRES_MIGRATIONS,
         DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
-    };
+    }
+}
+
+/// Applies every pending migration of the connection's backend.
+pub fn run_migrations(conn: &mut DbConn) -> Result<usize, OpenError> {
+    let source = migrations_of(conn);
     conn.run_pending_migrations(source).map(|applied| applied.len()).map_err(|e| OpenError::Migrate(e.to_string()))
 }
 
 /// Reverts every applied migration (tests and `wxfed migrate --revert-all`).
 pub fn revert_all_migrations(conn: &mut DbConn) -> Result<usize, OpenError> {
-    let source = match conn {
-        DbConn::Postgresql(_) => POSTGRES_MIGRATIONS,
-        DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
-    };
+    let source = migrations_of(conn);
     conn.revert_all_migrations(source).map(|reverted| reverted.len()).map_err(|e| OpenError::Migrate(e.to_string()))
 }
 

@@ -32,6 +32,21 @@ pub fn issue(req: &HttpRequest, state: &AppState) -> (String, Option<actix_web::
     }
 }
 
+/// A page builder for a form: the CSRF token to embed, and the builder
+/// with the CSRF cookie already set when the browser had none.
+pub fn form_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: actix_web::http::StatusCode,
+) -> (String, actix_web::HttpResponseBuilder) {
+    let (token, cookie) = issue(req, state);
+    let mut builder = super::render::builder(status);
+    if let Some(cookie) = cookie {
+        builder.cookie(cookie);
+    }
+    (token, builder)
+}
+
 /// True when `submitted` matches the browser's CSRF cookie.
 pub fn verify(req: &HttpRequest, state: &AppState, submitted: Option<&str>) -> bool {
     let (Some(cookie), Some(submitted)) = (cookies::read(req, cookies::CSRF, &state.settings), submitted) else {

@@ -21,11 +21,7 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let Some((_, account)) = session::current(&req, &state).await? else {
         return Ok(HttpResponse::SeeOther().insert_header(("Location", "/login")).finish());
     };
-    let (csrf_token, cookie) = csrf::issue(&req, &state);
-    let mut builder = render::builder(StatusCode::OK);
-    if let Some(cookie) = cookie {
-        builder.cookie(cookie);
-    }
+    let (csrf_token, builder) = csrf::form_page(&req, &state, StatusCode::OK);
     let page = HomePage { username: account.username, display_name: account.display_name, csrf_token };
     Ok(render::page_with(builder, &page))
 }

@@ -45,11 +45,7 @@ fn form_page(
     return_to: String,
     error: Option<String>,
 ) -> HttpResponse {
-    let (csrf_token, cookie) = csrf::issue(req, state);
-    let mut builder = render::builder(status);
-    if let Some(cookie) = cookie {
-        builder.cookie(cookie);
-    }
+    let (csrf_token, builder) = csrf::form_page(req, state, status);
     let username: String = username.chars().take(64).collect();
     render::page_with(builder, &LoginPage { csrf_token, username, return_to, error })
 }

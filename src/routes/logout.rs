@@ -34,11 +34,7 @@ pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     let Some((_, account)) = current else {
         return Ok(render::page(StatusCode::OK, &LoggedOutPage));
     };
-    let (csrf_token, cookie) = csrf::issue(&req, &state);
-    let mut builder = render::builder(StatusCode::OK);
-    if let Some(cookie) = cookie {
-        builder.cookie(cookie);
-    }
+    let (csrf_token, builder) = csrf::form_page(&req, &state, StatusCode::OK);
     Ok(render::page_with(builder, &LogoutPage { csrf_token, username: Some(account.username) }))
 }
 
