@@ -65,6 +65,7 @@ struct RawSettings {
     refresh_token_ttl_secs: u64,
     authorization_code_ttl_secs: u64,
     refresh_token_reuse_grace_secs: u64,
+    key_reload_secs: u64,
     /// Comma-separated; requests from these peers may set X-Forwarded-For.
     trusted_proxies: String,
 }
@@ -94,6 +95,7 @@ impl Default for RawSettings {
             refresh_token_ttl_secs: 30 * 24 * 60 * 60,
             authorization_code_ttl_secs: 60,
             refresh_token_reuse_grace_secs: 5,
+            key_reload_secs: 30,
             trusted_proxies: String::new(),
         }
     }
@@ -129,6 +131,9 @@ pub struct Settings {
     pub password_hash_concurrency: usize,
     pub trusted_proxies: Vec<IpAddr>,
     pub tokens: TokenLifetimes,
+    /// How often each instance re-reads the signing keys (a rotation
+    /// reaches every instance within this long).
+    pub key_reload_secs: u64,
 }
 
 /// How long what the provider issues stays valid, in seconds.
@@ -276,6 +281,7 @@ impl Settings {
             login_block_secs: raw.login_block_secs,
             password_hash_concurrency: raw.password_hash_concurrency.filter(|n| *n > 0).unwrap_or(cores),
             trusted_proxies,
+            key_reload_secs: raw.key_reload_secs.clamp(1, 60),
             tokens: TokenLifetimes {
                 access_token_secs: raw.access_token_ttl_secs,
                 id_token_secs: raw.id_token_ttl_secs,

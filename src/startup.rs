@@ -184,10 +184,11 @@ fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Re-reads the signing keys every 30 s: a rotation by another instance or
-/// the CLI is in use here within a minute, with no restart.
+/// Re-reads the signing keys every `key_reload_secs` (30 s by default): a
+/// rotation by another instance or the CLI is in use here within a minute,
+/// with no restart.
 async fn reload_keys(state: AppState) {
-    let mut interval = tokio::time::interval(Duration::from_secs(30));
+    let mut interval = tokio::time::interval(Duration::from_secs(state.settings.key_reload_secs));
     interval.tick().await;
     loop {
         interval.tick().await;

@@ -233,8 +233,9 @@ fn needs_login(request: &AuthorizationRequest, current: Option<&(Session, Accoun
     if request.prompt.login && !logged_in_for_this {
         return true;
     }
+    // max_age=0 means "log in now" (OIDC Core §3.1.2.1), like prompt=login.
     if let Some(max_age) = request.max_age
-        && Utc::now().timestamp() - auth_time > max_age
+        && (max_age == 0 || Utc::now().timestamp() - auth_time > max_age)
         && !logged_in_for_this
     {
         return true;

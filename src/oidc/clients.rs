@@ -173,10 +173,11 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
-/// Generates a client id: 128 random bits, URL-safe.
+/// Generates a client id: 128 random bits as hex. Only letters and
+/// digits, so it never starts with `-` (which command lines and config
+/// files would take for an option) and needs no escaping anywhere.
 fn new_client_id() -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+    crate::secrets::hex(&random_bytes::<16>())
 }
 
 impl NewClient {
@@ -310,6 +311,15 @@ impl fmt::Display for GrantType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_ids_are_plain_hex() {
+        for _ in 0..200 {
+            let id = new_client_id();
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
+    }
 
     #[test]
     fn redirect_uris_follow_rfc_8252_and_9700() {

@@ -85,6 +85,7 @@ impl TestDb {
             login_block_secs: 900,
             password_hash_concurrency: 2,
             trusted_proxies: vec![],
+            key_reload_secs: 30,
             tokens: wxfed::config::TokenLifetimes {
                 access_token_secs: 600,
                 id_token_secs: 3600,
@@ -122,11 +123,12 @@ pub async fn spawn_app() -> (TestApp, TestDb) {
 
 /// Starts another app instance on `db` (tests of several instances).
 pub async fn spawn_app_on(db: &TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    let mut settings = db.settings();
-    tweak(&mut settings);
-    let backend = open_backend(&settings).expect("backend opens");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let mut settings = db.settings();
+    settings.issuer = format!("http://127.0.0.1:{port}");
+    tweak(&mut settings);
+    let backend = open_backend(&settings).expect("backend opens");
     let app = Application::build_with(settings, backend, listener).expect("app builds");
     let state = app.state().clone();
     actix_web::rt::spawn(app.run_until_stopped());

@@ -12,5 +12,6 @@ mod cli;
 mod health;
 mod login;
 mod migrations;
+mod oidc;
 mod sessions;
 mod startup_errors;
