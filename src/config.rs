@@ -60,6 +60,11 @@ struct RawSettings {
     login_max_failures_per_ip: u32,
     login_block_secs: u64,
     password_hash_concurrency: Option<usize>,
+    access_token_ttl_secs: u64,
+    id_token_ttl_secs: u64,
+    refresh_token_ttl_secs: u64,
+    authorization_code_ttl_secs: u64,
+    refresh_token_reuse_grace_secs: u64,
     /// Comma-separated; requests from these peers may set X-Forwarded-For.
     trusted_proxies: String,
 }
@@ -84,6 +89,11 @@ impl Default for RawSettings {
             login_max_failures_per_ip: 50,
             login_block_secs: 15 * 60,
             password_hash_concurrency: None,
+            access_token_ttl_secs: 10 * 60,
+            id_token_ttl_secs: 60 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+            authorization_code_ttl_secs: 60,
+            refresh_token_reuse_grace_secs: 5,
             trusted_proxies: String::new(),
         }
     }
@@ -118,6 +128,27 @@ pub struct Settings {
     pub login_block_secs: u64,
     pub password_hash_concurrency: usize,
     pub trusted_proxies: Vec<IpAddr>,
+    pub tokens: TokenLifetimes,
+}
+
+/// How long what the provider issues stays valid, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLifetimes {
+    pub access_token_secs: u64,
+    pub id_token_secs: u64,
+    pub refresh_token_secs: u64,
+    pub authorization_code_secs: u64,
+    /// A rotated refresh token presented again within this many seconds
+    /// (parallel requests of one client) is not treated as theft.
+    pub refresh_reuse_grace_secs: u64,
+}
+
+impl TokenLifetimes {
+    /// The longest a signed token lives: how long a retired key must stay
+    /// in the JWKS.
+    pub fn longest_signed_secs(&self) -> u64 {
+        self.access_token_secs.max(self.id_token_secs)
+    }
 }
 
 /// One line naming the setting and what is wrong with it.
@@ -201,6 +232,16 @@ impl Settings {
         if raw.session_idle_timeout_secs == 0 || raw.session_max_age_secs == 0 {
             return Err(invalid("session_idle_timeout_secs / session_max_age_secs", "must be at least 1"));
         }
+        for (setting, value, max) in [
+            ("access_token_ttl_secs (WXFED_ACCESS_TOKEN_TTL_SECS)", raw.access_token_ttl_secs, 24 * 3600),
+            ("id_token_ttl_secs (WXFED_ID_TOKEN_TTL_SECS)", raw.id_token_ttl_secs, 24 * 3600),
+            ("refresh_token_ttl_secs (WXFED_REFRESH_TOKEN_TTL_SECS)", raw.refresh_token_ttl_secs, 400 * 24 * 3600),
+            ("authorization_code_ttl_secs (WXFED_AUTHORIZATION_CODE_TTL_SECS)", raw.authorization_code_ttl_secs, 600),
+        ] {
+            if value == 0 || value > max {
+                return Err(invalid(setting, format!("must be between 1 and {max}")));
+            }
+        }
         if raw.login_max_failures_per_account == 0 || raw.login_max_failures_per_ip == 0 {
             return Err(invalid("login_max_failures_per_account / _per_ip", "must be at least 1"));
         }
@@ -235,6 +276,13 @@ impl Settings {
             login_block_secs: raw.login_block_secs,
             password_hash_concurrency: raw.password_hash_concurrency.filter(|n| *n > 0).unwrap_or(cores),
             trusted_proxies,
+            tokens: TokenLifetimes {
+                access_token_secs: raw.access_token_ttl_secs,
+                id_token_secs: raw.id_token_ttl_secs,
+                refresh_token_secs: raw.refresh_token_ttl_secs,
+                authorization_code_secs: raw.authorization_code_ttl_secs,
+                refresh_reuse_grace_secs: raw.refresh_token_reuse_grace_secs,
+            },
         })
     }
 

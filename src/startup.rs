@@ -12,9 +12,11 @@ use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
 use crate::db::{self, DatabaseTarget, DbConn, DbPool};
 use crate::error::AppError;
+use crate::oidc::discovery::paths;
+use crate::oidc::keys::KeyStore;
 use crate::secrets::Secrets;
 use crate::state::AppState;
-use crate::{http, routes};
+use crate::{http, oidc, routes};
 
 /// Why wxfed could not start; each says what to fix in one line.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +98,11 @@ impl Application {
         let passwords =
             PasswordHasher::new(settings.password_hash_concurrency).map_err(|e| StartupError::Other(e.to_string()))?;
         let workers = settings.workers;
-        let state = AppState::new(settings, backend.pool, backend.secrets, passwords);
+        let keys = {
+            let mut conn = backend.pool.get()?;
+            KeyStore::load_or_init(&mut conn, &backend.secrets).map_err(|e| StartupError::Other(e.to_string()))?
+        };
+        let state = AppState::new(settings, backend.pool, backend.secrets, passwords, keys);
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -126,8 +132,10 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = actix_web::rt::spawn(sweep_sessions(self.state.clone()));
+        let key_reloader = actix_web::rt::spawn(reload_keys(self.state.clone()));
         let result = self.server.await;
         sweeper.abort();
+        key_reloader.abort();
         result
     }
 }
@@ -141,7 +149,22 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .service(routes::login::show)
         .service(routes::login::submit)
         .service(routes::logout::confirm)
-        .service(routes::logout::submit);
+        .service(routes::logout::submit)
+        .service(oidc::discovery::openid_configuration)
+        .service(oidc::discovery::jwks)
+        .service(oidc::authorize::authorize_get)
+        .service(oidc::authorize::authorize_post)
+        .service(oidc::consent::decide)
+        .service(oidc::consent::list)
+        .service(oidc::consent::withdraw)
+        .service(oidc::token::token)
+        .service(oidc::revoke::revoke)
+        .service(oidc::introspect::introspect)
+        .service(oidc::end_session::confirm)
+        .route(paths::USERINFO, web::get().to(oidc::userinfo::userinfo_get))
+        .route(paths::USERINFO, web::post().to(oidc::userinfo::userinfo_post))
+        .route(paths::END_SESSION, web::get().to(oidc::end_session::end_session_get))
+        .route(paths::END_SESSION, web::post().to(oidc::end_session::end_session_post));
 }
 
 async fn not_found() -> actix_web::HttpResponse {
@@ -161,6 +184,21 @@ fn query_config() -> web::QueryConfig {
     })
 }
 
+/// Re-reads the signing keys every 30 s: a rotation by another instance or
+/// the CLI is in use here within a minute, with no restart.
+async fn reload_keys(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(30));
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let (keys, secrets) = (state.keys.clone(), state.secrets.clone());
+        let result = db::run(&state.db, move |conn| keys.reload(conn, &secrets)).await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "reloading signing keys failed; still using the keys loaded before");
+        }
+    }
+}
+
 /// Ends expired sessions every few minutes so that their end is in the
 /// audit trail even when the browser never comes back.
 async fn sweep_sessions(state: AppState) {
@@ -170,7 +208,9 @@ async fn sweep_sessions(state: AppState) {
         let policy = state.session_policy;
         let secrets = state.secrets.clone();
         let result = db::run(&state.db, move |conn| -> Result<usize, db::DbError> {
-            Ok(policy.sweep_expired(conn, &secrets, db::now())?)
+            let ended = policy.sweep_expired(conn, &secrets, db::now())?;
+            db::write_transaction(conn, |conn| db::grants::purge_expired(conn, db::now()))?;
+            Ok(ended)
         })
         .await;
         match result {

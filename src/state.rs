@@ -7,6 +7,7 @@ use crate::accounts::sessions::SessionPolicy;
 use crate::accounts::throttle::ThrottlePolicy;
 use crate::config::Settings;
 use crate::db::DbPool;
+use crate::oidc::keys::KeyStore;
 use crate::secrets::Secrets;
 
 #[derive(Clone)]
@@ -17,10 +18,11 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub session_policy: SessionPolicy,
     pub throttle_policy: ThrottlePolicy,
+    pub keys: KeyStore,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, db: DbPool, secrets: Secrets, passwords: PasswordHasher) -> Self {
+    pub fn new(settings: Settings, db: DbPool, secrets: Secrets, passwords: PasswordHasher, keys: KeyStore) -> Self {
         let session_policy = SessionPolicy {
             idle_timeout_secs: settings.session_idle_timeout_secs,
             max_age_secs: settings.session_max_age_secs,
@@ -37,6 +39,7 @@ impl AppState {
             passwords,
             session_policy,
             throttle_policy,
+            keys,
         }
     }
 }

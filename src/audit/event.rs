@@ -33,6 +33,19 @@ pub enum Action {
     UserEnabled,
     UserRoleAdded,
     UserRoleRemoved,
+    ClientAdded,
+    ClientRemoved,
+    ClientSecretRotated,
+    SigningKeyCreated,
+    SigningKeyRotated,
+    Authorization,
+    ConsentGiven,
+    ConsentWithdrawn,
+    TokenIssued,
+    RefreshTokenReused,
+    AuthorizationCodeReused,
+    TokenRevoked,
+    EndSession,
 }
 
 impl Action {
@@ -47,18 +60,46 @@ impl Action {
             Self::UserEnabled => "user.enabled",
             Self::UserRoleAdded => "user.role_added",
             Self::UserRoleRemoved => "user.role_removed",
+            Self::ClientAdded => "client.added",
+            Self::ClientRemoved => "client.removed",
+            Self::ClientSecretRotated => "client.secret_rotated",
+            Self::SigningKeyCreated => "signing_key.created",
+            Self::SigningKeyRotated => "signing_key.rotated",
+            Self::Authorization => "oidc.authorization",
+            Self::ConsentGiven => "oidc.consent_given",
+            Self::ConsentWithdrawn => "oidc.consent_withdrawn",
+            Self::TokenIssued => "oidc.token_issued",
+            Self::RefreshTokenReused => "oidc.refresh_token_reused",
+            Self::AuthorizationCodeReused => "oidc.code_reused",
+            Self::TokenRevoked => "oidc.token_revoked",
+            Self::EndSession => "oidc.end_session",
         }
     }
 
     pub fn category(self) -> Category {
         match self {
-            Self::LoginPassword | Self::Logout | Self::SessionExpired => Category::Authentication,
+            Self::LoginPassword
+            | Self::Logout
+            | Self::SessionExpired
+            | Self::Authorization
+            | Self::ConsentGiven
+            | Self::ConsentWithdrawn
+            | Self::TokenIssued
+            | Self::RefreshTokenReused
+            | Self::AuthorizationCodeReused
+            | Self::TokenRevoked
+            | Self::EndSession => Category::Authentication,
             Self::UserAdded
             | Self::UserPasswordSet
             | Self::UserDisabled
             | Self::UserEnabled
             | Self::UserRoleAdded
-            | Self::UserRoleRemoved => Category::Admin,
+            | Self::UserRoleRemoved
+            | Self::ClientAdded
+            | Self::ClientRemoved
+            | Self::ClientSecretRotated
+            | Self::SigningKeyCreated
+            | Self::SigningKeyRotated => Category::Admin,
         }
     }
 }

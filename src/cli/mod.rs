@@ -4,6 +4,7 @@
 //! environment) as the server, so both can work on one database at once.
 
 mod audit;
+mod client;
 mod output;
 mod user;
 
@@ -50,6 +51,9 @@ enum Command {
     /// Manage enterprise accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage OAuth/OIDC clients (relying parties).
+    #[command(subcommand)]
+    Client(client::ClientCommand),
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -62,6 +66,12 @@ enum Command {
 enum KeysCommand {
     /// Print a new random master key (for WXFED_MASTER_KEY or a key file).
     GenerateMaster,
+    /// List token signing keys.
+    List,
+    /// Replace the signing keys: new keys sign at once; the old ones stay in
+    /// the JWKS until the tokens they signed have expired. Running servers
+    /// pick the change up within a minute.
+    Rotate,
 }
 
 /// Entry point of the `wxfed` binary.
@@ -101,10 +111,46 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 }
                 Command::User(command) => user::run(command, &backend, cli.json),
                 Command::Audit(command) => audit::run(command, &backend, cli.json),
-                Command::Serve | Command::Keys(_) => Ok(ExitCode::SUCCESS),
+                Command::Client(command) => client::run(command, &backend, cli.json),
+                Command::Keys(command) => keys(command, &backend, &settings, cli.json),
+                Command::Serve => Ok(ExitCode::SUCCESS),
             }
         }
     }
+}
+
+fn keys(
+    command: KeysCommand,
+    backend: &startup::Backend,
+    settings: &Settings,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    use crate::oidc::keys;
+    let mut conn = backend.pool.get().map_err(|e| CliError::Other(e.to_string()))?;
+    // Make sure the first keys exist (a fresh database has none yet).
+    keys::KeyStore::load_or_init(&mut conn, &backend.secrets).map_err(|e| CliError::Other(e.to_string()))?;
+    if let KeysCommand::Rotate = command {
+        // Keep retired keys published until every token they signed has
+        // expired, plus a margin for clock skew and caches.
+        let keep =
+            chrono::Duration::seconds(i64::try_from(settings.tokens.longest_signed_secs()).unwrap_or(3600) + 300);
+        let kids = keys::rotate(&mut conn, &backend.secrets, &crate::accounts::manage::Actor::cli(), keep)
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        output::print(
+            json,
+            &serde_json::json!({ "rotated_to": kids }),
+            &format!("new signing keys: {}", kids.join(", ")),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list = keys::list(&mut conn)?;
+    let text = list
+        .iter()
+        .map(|k| format!("{}  {}  {}  created {}", k.kid, k.alg, k.status, k.created_at))
+        .collect::<Vec<_>>()
+        .join("\n");
+    output::print(json, &list, &text);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(settings: Settings) -> Result<(), CliError> {

@@ -12,6 +12,8 @@ pub enum CliError {
     Startup(#[from] crate::startup::StartupError),
     #[error(transparent)]
     Manage(#[from] ManageError),
+    #[error(transparent)]
+    Client(#[from] crate::oidc::clients::ClientError),
     #[error("database error: {0}")]
     Db(#[from] diesel::result::Error),
     #[error("{0}")]

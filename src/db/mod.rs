@@ -7,9 +7,13 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod clients;
+pub mod consents;
+pub mod grants;
 pub mod schema;
 pub mod sessions;
 pub mod settings;
+pub mod signing_keys;
 pub mod throttle;
 
 use std::time::Duration;

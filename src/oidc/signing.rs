@@ -29,7 +29,7 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::rsa::{Padding, Rsa};
-use openssl::sign::Signer;
+use openssl::sign::{Signer, Verifier};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -182,6 +182,57 @@ pub struct PublicJwk {
     pub y: Option<String>,
 }
 
+/// Why a compact JWS was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    #[error("not a compact JWS")]
+    Malformed,
+    #[error("signed by an unknown key")]
+    UnknownKey,
+    #[error("unexpected algorithm or type")]
+    WrongHeader,
+    #[error("bad signature")]
+    BadSignature,
+}
+
+/// The header fields wxfed looks at.
+#[derive(Debug, Deserialize)]
+pub struct JwsHeader {
+    pub alg: String,
+    pub kid: Option<String>,
+    pub typ: Option<String>,
+}
+
+/// Verifies a compact JWS signed by one of `find_key`'s keys and returns
+/// its header and payload bytes. The algorithm must be the key's own (no
+/// `none`, no algorithm confusion); `expected_typ`, when given, must match
+/// the header's `typ` exactly.
+pub fn verify_jws<'k>(
+    token: &str,
+    expected_typ: Option<&str>,
+    find_key: impl Fn(&str) -> Option<&'k SigningKey>,
+) -> Result<(JwsHeader, Vec<u8>), JwtError> {
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let header_bytes = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| JwtError::Malformed)?;
+    let header: JwsHeader = serde_json::from_slice(&header_bytes).map_err(|_| JwtError::Malformed)?;
+    let key = header.kid.as_deref().and_then(&find_key).ok_or(JwtError::UnknownKey)?;
+    if header.alg != key.algorithm().as_str() || expected_typ.is_some_and(|t| header.typ.as_deref() != Some(t)) {
+        return Err(JwtError::WrongHeader);
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| JwtError::Malformed)?;
+    let signed_len = header_b64.len() + 1 + payload_b64.len();
+    if !key.verify_message(&token.as_bytes()[..signed_len], &signature) {
+        return Err(JwtError::BadSignature);
+    }
+    let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| JwtError::Malformed)?;
+    Ok((header, payload))
+}
+
 /// The raw public key, from which the JWK forms are derived once.
 enum PublicParts {
     Rsa { n: Vec<u8>, e: Vec<u8> },
@@ -230,11 +281,7 @@ impl SigningKey {
     ///
     /// Only unencrypted PKCS#8 PEM is accepted. The key must fit `alg`:
     /// an RSA key of at least 2048 bits for RS256, a P-256 key for ES256.
-    pub fn from_pkcs8_pem(
-        kid: impl Into<String>,
-        alg: SigningAlgorithm,
-        pem: &str,
-    ) -> Result<Self, SigningError> {
+    pub fn from_pkcs8_pem(kid: impl Into<String>, alg: SigningAlgorithm, pem: &str) -> Result<Self, SigningError> {
         if !pem.trim_start().starts_with(PKCS8_PEM_LABEL) {
             return Err(SigningError::NotPkcs8Pem);
         }
@@ -292,22 +339,15 @@ impl SigningKey {
     /// Builds a compact JWS (a signed JWT) over `claims` with the header
     /// `{"alg","kid","typ"}`; `header_typ` is e.g. `at+jwt` for RFC 9068
     /// access tokens (RFC 9068 §2.1).
-    pub fn sign_jwt(
-        &self,
-        header_typ: &str,
-        claims: &impl Serialize,
-    ) -> Result<String, SigningError> {
+    pub fn sign_jwt(&self, header_typ: &str, claims: &impl Serialize) -> Result<String, SigningError> {
         #[derive(Serialize)]
         struct Header<'a> {
             alg: &'a str,
             kid: &'a str,
             typ: &'a str,
         }
-        let header = serde_json::to_vec(&Header {
-            alg: self.inner.alg.as_str(),
-            kid: &self.inner.kid,
-            typ: header_typ,
-        })?;
+        let header =
+            serde_json::to_vec(&Header { alg: self.inner.alg.as_str(), kid: &self.inner.kid, typ: header_typ })?;
         let payload = serde_json::to_vec(claims)?;
 
         let mut jws = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 360);
@@ -320,12 +360,32 @@ impl SigningKey {
         Ok(jws)
     }
 
+    /// Checks a JOSE-form signature (RFC 7518 §3.3 / §3.4) over `message`.
+    /// Any malformed input is simply "not valid".
+    pub fn verify_message(&self, message: &[u8], signature: &[u8]) -> bool {
+        let check = || -> Result<bool, openssl::error::ErrorStack> {
+            let mut verifier = Verifier::new(MessageDigest::sha256(), &self.inner.pkey)?;
+            match self.inner.alg {
+                SigningAlgorithm::Rs256 => {
+                    verifier.set_rsa_padding(Padding::PKCS1)?;
+                    verifier.verify_oneshot(signature, message)
+                }
+                SigningAlgorithm::Es256 => {
+                    if signature.len() != 64 {
+                        return Ok(false);
+                    }
+                    let r = BigNum::from_slice(&signature[..32])?;
+                    let s = BigNum::from_slice(&signature[32..])?;
+                    let der = EcdsaSig::from_private_components(r, s)?.to_der()?;
+                    verifier.verify_oneshot(&der, message)
+                }
+            }
+        };
+        check().unwrap_or(false)
+    }
+
     /// Checks that `pkey` fits `alg` and derives the public forms.
-    fn from_pkey(
-        kid: Option<String>,
-        alg: SigningAlgorithm,
-        pkey: PKey<Private>,
-    ) -> Result<Self, SigningError> {
+    fn from_pkey(kid: Option<String>, alg: SigningAlgorithm, pkey: PKey<Private>) -> Result<Self, SigningError> {
         let unsuitable = |reason| SigningError::UnsuitableKey { alg, reason };
         let parts = match alg {
             SigningAlgorithm::Rs256 => {
@@ -339,10 +399,7 @@ impl SigningKey {
                 if !rsa.check_key()? {
                     return Err(unsuitable("inconsistent RSA key"));
                 }
-                PublicParts::Rsa {
-                    n: rsa.n().to_vec(),
-                    e: rsa.e().to_vec(),
-                }
+                PublicParts::Rsa { n: rsa.n().to_vec(), e: rsa.e().to_vec() }
             }
             SigningAlgorithm::Es256 => {
                 if pkey.id() != Id::EC {
@@ -356,14 +413,10 @@ impl SigningKey {
                 let mut x = BigNum::new()?;
                 let mut y = BigNum::new()?;
                 let mut ctx = BigNumContext::new()?;
-                ec.public_key()
-                    .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)?;
+                ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)?;
                 // BigNum::to_vec drops leading zero bytes; JWK coordinates
                 // must be the full field length (RFC 7518 §6.2.1.2).
-                PublicParts::Ec {
-                    x: x.to_vec_padded(P256_FIELD_LEN)?,
-                    y: y.to_vec_padded(P256_FIELD_LEN)?,
-                }
+                PublicParts::Ec { x: x.to_vec_padded(P256_FIELD_LEN)?, y: y.to_vec_padded(P256_FIELD_LEN)? }
             }
         };
 
@@ -400,34 +453,17 @@ impl SigningKey {
                     x: Some(b64(&x)),
                     y: Some(b64(&y)),
                 },
-                CoreJsonWebKey::new_ec(
-                    x,
-                    y,
-                    CoreJsonCurveType::P256,
-                    Some(JsonWebKeyId::new(kid.clone())),
-                ),
+                CoreJsonWebKey::new_ec(x, y, CoreJsonCurveType::P256, Some(JsonWebKeyId::new(kid.clone()))),
             ),
         };
 
-        Ok(SigningKey {
-            inner: Arc::new(Inner {
-                kid,
-                alg,
-                pkey,
-                jwk,
-                verification_key,
-                thumbprint,
-            }),
-        })
+        Ok(SigningKey { inner: Arc::new(Inner { kid, alg, pkey, jwk, verification_key, thumbprint }) })
     }
 }
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.inner.kid)
-            .field("alg", &self.inner.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.inner.kid).field("alg", &self.inner.alg).finish_non_exhaustive()
     }
 }
 
@@ -437,11 +473,7 @@ impl PrivateSigningKey for SigningKey {
     /// Signs with the key's own algorithm; any other `signature_alg` is
     /// refused, so a caller cannot make an RSA key emit e.g. PS256 or a
     /// header that lies about the algorithm.
-    fn sign(
-        &self,
-        signature_alg: &CoreJwsSigningAlgorithm,
-        message: &[u8],
-    ) -> Result<Vec<u8>, OidcSigningError> {
+    fn sign(&self, signature_alg: &CoreJwsSigningAlgorithm, message: &[u8]) -> Result<Vec<u8>, OidcSigningError> {
         if SigningAlgorithm::from_jws(signature_alg) != Some(self.inner.alg) {
             return Err(OidcSigningError::UnsupportedAlg(jws_name(signature_alg)));
         }
@@ -478,11 +510,7 @@ fn rfc7638_thumbprint(parts: &PublicParts) -> String {
         PublicParts::Rsa { n, e } => {
             format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64(e), b64(n))
         }
-        PublicParts::Ec { x, y } => format!(
-            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-            b64(x),
-            b64(y)
-        ),
+        PublicParts::Ec { x, y } => format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, b64(x), b64(y)),
     };
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
@@ -504,12 +532,10 @@ mod tests {
     use std::sync::OnceLock;
 
     use chrono::{TimeDelta, Utc};
-    use openidconnect::core::{
-        CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
-    };
+    use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet};
     use openidconnect::{
-        AccessToken, Audience, ClaimsVerificationError, ClientId, EmptyAdditionalClaims, IssuerUrl,
-        JsonWebKey, Nonce, StandardClaims, SubjectIdentifier,
+        AccessToken, Audience, ClaimsVerificationError, ClientId, EmptyAdditionalClaims, IssuerUrl, JsonWebKey, Nonce,
+        StandardClaims, SubjectIdentifier,
     };
     use openssl::pkey::Public;
     use openssl::sign::Verifier;
@@ -529,8 +555,7 @@ mod tests {
             SigningAlgorithm::Rs256 => &RSA,
             SigningAlgorithm::Es256 => &EC,
         };
-        cell.get_or_init(|| SigningKey::generate(alg).unwrap())
-            .clone()
+        cell.get_or_init(|| SigningKey::generate(alg).unwrap()).clone()
     }
 
     fn id_token_claims() -> CoreIdTokenClaims {
@@ -566,13 +591,10 @@ mod tests {
     /// Verifies a JOSE `R || S` ES256 signature with OpenSSL.
     fn openssl_verify_es256(key: &PKey<Public>, message: &[u8], raw: &[u8]) -> bool {
         let (r, s) = raw.split_at(32);
-        let der = EcdsaSig::from_private_components(
-            BigNum::from_slice(r).unwrap(),
-            BigNum::from_slice(s).unwrap(),
-        )
-        .unwrap()
-        .to_der()
-        .unwrap();
+        let der = EcdsaSig::from_private_components(BigNum::from_slice(r).unwrap(), BigNum::from_slice(s).unwrap())
+            .unwrap()
+            .to_der()
+            .unwrap();
         let mut verifier = Verifier::new(MessageDigest::sha256(), key).unwrap();
         verifier.verify_oneshot(&der, message).unwrap()
     }
@@ -589,29 +611,17 @@ mod tests {
             assert_eq!(SigningAlgorithm::from_jws(&alg.to_jws()), Some(alg));
             // openidconnect's serde name is the JOSE name.
             assert_eq!(jws_name(&alg.to_jws()), alg.as_str());
-            assert_eq!(
-                serde_json::to_value(alg).unwrap(),
-                serde_json::json!(alg.as_str())
-            );
+            assert_eq!(serde_json::to_value(alg).unwrap(), serde_json::json!(alg.as_str()));
         }
         assert_eq!(
             CoreJwsSigningAlgorithm::from(SigningAlgorithm::Rs256),
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
         );
-        assert_eq!(
-            SigningAlgorithm::Es256.to_jws(),
-            CoreJwsSigningAlgorithm::EcdsaP256Sha256
-        );
+        assert_eq!(SigningAlgorithm::Es256.to_jws(), CoreJwsSigningAlgorithm::EcdsaP256Sha256);
         for bad in ["rs256", "RS384", "PS256", "HS256", "none", ""] {
-            assert!(matches!(
-                bad.parse::<SigningAlgorithm>(),
-                Err(SigningError::UnknownAlgorithm(_))
-            ));
+            assert!(matches!(bad.parse::<SigningAlgorithm>(), Err(SigningError::UnknownAlgorithm(_))));
         }
-        assert_eq!(
-            SigningAlgorithm::from_jws(&CoreJwsSigningAlgorithm::RsaSsaPssSha256),
-            None
-        );
+        assert_eq!(SigningAlgorithm::from_jws(&CoreJwsSigningAlgorithm::RsaSsaPssSha256), None);
     }
 
     #[test]
@@ -619,35 +629,22 @@ mod tests {
         for alg in SigningAlgorithm::ALL {
             let key = shared_key(alg);
             let access_token = AccessToken::new("an-access-token".into());
-            let token = CoreIdToken::new(
-                id_token_claims(),
-                &key,
-                alg.to_jws(),
-                Some(&access_token),
-                None,
-            )
-            .unwrap();
+            let token = CoreIdToken::new(id_token_claims(), &key, alg.to_jws(), Some(&access_token), None).unwrap();
 
             // Through the wire form, as a relying party would see it.
             let parsed: CoreIdToken = token.to_string().parse().unwrap();
-            let claims = parsed
-                .claims(&verifier(&key), &Nonce::new(NONCE.into()))
-                .unwrap();
+            let claims = parsed.claims(&verifier(&key), &Nonce::new(NONCE.into())).unwrap();
             assert_eq!(claims.subject().as_str(), "alice");
             assert_eq!(claims.issuer().as_str(), ISSUER);
             assert!(claims.access_token_hash().is_some());
 
             let header: serde_json::Value =
-                serde_json::from_slice(&decode(token.to_string().split('.').next().unwrap()))
-                    .unwrap();
+                serde_json::from_slice(&decode(token.to_string().split('.').next().unwrap())).unwrap();
             assert_eq!(header["alg"], alg.as_str());
             assert_eq!(header["kid"], key.kid());
 
             // A verifier that only allows the other algorithm refuses it.
-            let other = SigningAlgorithm::ALL
-                .into_iter()
-                .find(|a| *a != alg)
-                .unwrap();
+            let other = SigningAlgorithm::ALL.into_iter().find(|a| *a != alg).unwrap();
             let strict = verifier(&key).set_allowed_algs(vec![other.to_jws()]);
             assert!(parsed.claims(&strict, &Nonce::new(NONCE.into())).is_err());
         }
@@ -666,48 +663,27 @@ mod tests {
             let mut payload = decode(parts[1]);
             let at = payload.windows(7).position(|w| w == b"\"alice\"").unwrap();
             payload[at + 5] = b'f';
-            let tampered = format!(
-                "{}.{}.{}",
-                parts[0],
-                URL_SAFE_NO_PAD.encode(&payload),
-                parts[2]
-            );
+            let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(&payload), parts[2]);
             let tampered: CoreIdToken = tampered.parse().unwrap();
             let result = tampered.claims(&verifier(&key), &Nonce::new(NONCE.into()));
             assert!(
-                matches!(
-                    result,
-                    Err(ClaimsVerificationError::SignatureVerification(_))
-                ),
+                matches!(result, Err(ClaimsVerificationError::SignatureVerification(_))),
                 "{alg}: tampered payload accepted: {result:?}"
             );
 
             // One bit of the signature.
             let mut signature = decode(parts[2]);
             signature[10] ^= 0x01;
-            let tampered = format!(
-                "{}.{}.{}",
-                parts[0],
-                parts[1],
-                URL_SAFE_NO_PAD.encode(&signature)
-            );
+            let tampered = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(&signature));
             let tampered: CoreIdToken = tampered.parse().unwrap();
-            assert!(
-                tampered
-                    .claims(&verifier(&key), &Nonce::new(NONCE.into()))
-                    .is_err()
-            );
+            assert!(tampered.claims(&verifier(&key), &Nonce::new(NONCE.into())).is_err());
 
             // A different key that claims the same kid.
             let other = SigningKey::generate(alg).unwrap();
             let impostor_pem = other.to_pkcs8_pem().unwrap();
             let impostor = SigningKey::from_pkcs8_pem(key.kid(), alg, &impostor_pem).unwrap();
             let forged: CoreIdToken = sign_id_token(&impostor).to_string().parse().unwrap();
-            assert!(
-                forged
-                    .claims(&verifier(&key), &Nonce::new(NONCE.into()))
-                    .is_err()
-            );
+            assert!(forged.claims(&verifier(&key), &Nonce::new(NONCE.into())).is_err());
         }
     }
 
@@ -715,16 +691,8 @@ mod tests {
     fn public_jwk_has_exactly_the_public_members() {
         let rsa = shared_key(SigningAlgorithm::Rs256);
         let jwk = serde_json::to_value(rsa.jwk()).unwrap();
-        let members: BTreeSet<&str> = jwk
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str())
-            .collect();
-        assert_eq!(
-            members,
-            BTreeSet::from(["kty", "use", "alg", "kid", "n", "e"])
-        );
+        let members: BTreeSet<&str> = jwk.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(members, BTreeSet::from(["kty", "use", "alg", "kid", "n", "e"]));
         assert_eq!(jwk["kty"], "RSA");
         assert_eq!(jwk["use"], "sig");
         assert_eq!(jwk["alg"], "RS256");
@@ -736,16 +704,8 @@ mod tests {
 
         let ec = shared_key(SigningAlgorithm::Es256);
         let jwk = serde_json::to_value(ec.jwk()).unwrap();
-        let members: BTreeSet<&str> = jwk
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str())
-            .collect();
-        assert_eq!(
-            members,
-            BTreeSet::from(["kty", "use", "alg", "kid", "crv", "x", "y"])
-        );
+        let members: BTreeSet<&str> = jwk.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(members, BTreeSet::from(["kty", "use", "alg", "kid", "crv", "x", "y"]));
         assert_eq!(jwk["kty"], "EC");
         assert_eq!(jwk["use"], "sig");
         assert_eq!(jwk["alg"], "ES256");
@@ -759,11 +719,7 @@ mod tests {
         let mut ctx = BigNumContext::new().unwrap();
         let sec1 = ec_key
             .public_key()
-            .to_bytes(
-                ec_key.group(),
-                openssl::ec::PointConversionForm::UNCOMPRESSED,
-                &mut ctx,
-            )
+            .to_bytes(ec_key.group(), openssl::ec::PointConversionForm::UNCOMPRESSED, &mut ctx)
             .unwrap();
         assert_eq!(sec1, [vec![4], x, y].concat());
 
@@ -787,9 +743,7 @@ mod tests {
                 let ec = key.inner.pkey.ec_key().unwrap();
                 let (mut x, mut y) = (BigNum::new().unwrap(), BigNum::new().unwrap());
                 let mut ctx = BigNumContext::new().unwrap();
-                ec.public_key()
-                    .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
-                    .unwrap();
+                ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx).unwrap();
                 x.num_bytes() < 32 || y.num_bytes() < 32
             })
             .unwrap();
@@ -799,9 +753,7 @@ mod tests {
         // openidconnect (p256) rejects a short coordinate, so this also
         // proves the published key is usable.
         let token: CoreIdToken = sign_id_token(&padded).to_string().parse().unwrap();
-        token
-            .claims(&verifier(&padded), &Nonce::new(NONCE.into()))
-            .unwrap();
+        token.claims(&verifier(&padded), &Nonce::new(NONCE.into())).unwrap();
     }
 
     #[test]
@@ -817,16 +769,11 @@ mod tests {
             let message = format!("message number {count}");
             let raw = key.sign_message(message.as_bytes()).unwrap();
             assert_eq!(raw.len(), 64, "signature {count}");
-            assert!(
-                openssl_verify_es256(&public, message.as_bytes(), &raw),
-                "signature {count} does not verify"
-            );
+            assert!(openssl_verify_es256(&public, message.as_bytes(), &raw), "signature {count} does not verify");
             if raw[0] == 0 || raw[32] == 0 {
                 short_seen += 1;
                 // And an independent implementation (RustCrypto p256).
-                verification_key
-                    .verify_signature(&key.algorithm().to_jws(), message.as_bytes(), &raw)
-                    .unwrap();
+                verification_key.verify_signature(&key.algorithm().to_jws(), message.as_bytes(), &raw).unwrap();
             }
             count += 1;
         }
@@ -834,13 +781,33 @@ mod tests {
     }
 
     #[test]
+    fn verify_jws_accepts_own_tokens_and_refuses_tampering() {
+        for alg in SigningAlgorithm::ALL {
+            let key = SigningKey::generate(alg).unwrap();
+            let other = SigningKey::generate(alg).unwrap();
+            let token = key.sign_jwt("at+jwt", &serde_json::json!({"sub": "a"})).unwrap();
+            let find = |kid: &str| (kid == key.kid()).then_some(&key);
+            let (header, payload) = verify_jws(&token, Some("at+jwt"), find).unwrap();
+            assert_eq!(header.alg, alg.as_str());
+            assert_eq!(serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["sub"], "a");
+            assert_eq!(verify_jws(&token, Some("JWT"), find).unwrap_err(), JwtError::WrongHeader);
+            let mut tampered = token.clone().into_bytes();
+            let i = token.find('.').unwrap() + 3;
+            tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+            assert!(verify_jws(std::str::from_utf8(&tampered).unwrap(), None, find).is_err());
+            let forged = other.sign_jwt("at+jwt", &serde_json::json!({"sub": "a"})).unwrap();
+            assert_eq!(verify_jws(&forged, None, find).unwrap_err(), JwtError::UnknownKey);
+            let same_kid = |_: &str| Some(&key);
+            assert_eq!(verify_jws(&forged, None, same_kid).unwrap_err(), JwtError::BadSignature);
+            assert_eq!(verify_jws("a.b", None, find).unwrap_err(), JwtError::Malformed);
+        }
+    }
+
+    #[test]
     fn der_to_jose_pads_each_half_to_32_bytes() {
         let r = BigNum::from_u32(1).unwrap();
         let s = BigNum::from_slice(&[0xAB; 31]).unwrap();
-        let der = EcdsaSig::from_private_components(r, s)
-            .unwrap()
-            .to_der()
-            .unwrap();
+        let der = EcdsaSig::from_private_components(r, s).unwrap().to_der().unwrap();
         let raw = ecdsa_der_to_jose(&der).unwrap();
         let mut expected = vec![0; 31];
         expected.push(1);
@@ -879,9 +846,7 @@ mod tests {
             );
             // The reloaded private key signs for the original public key.
             let token: CoreIdToken = sign_id_token(&loaded).to_string().parse().unwrap();
-            token
-                .claims(&verifier(&key), &Nonce::new(NONCE.into()))
-                .unwrap();
+            token.claims(&verifier(&key), &Nonce::new(NONCE.into())).unwrap();
             // A stored key keeps its stored kid.
             let renamed = SigningKey::from_pkcs8_pem("2026-key-1", alg, &pem).unwrap();
             assert_eq!(renamed.kid(), "2026-key-1");
@@ -894,43 +859,21 @@ mod tests {
     fn pem_import_refuses_keys_that_do_not_fit() {
         let rsa_pem = shared_key(SigningAlgorithm::Rs256).to_pkcs8_pem().unwrap();
         let ec_pem = shared_key(SigningAlgorithm::Es256).to_pkcs8_pem().unwrap();
-        let unsuitable = |r: Result<SigningKey, SigningError>| {
-            matches!(r, Err(SigningError::UnsuitableKey { .. }))
-        };
-        assert!(unsuitable(SigningKey::from_pkcs8_pem(
-            "k",
-            SigningAlgorithm::Es256,
-            &rsa_pem
-        )));
-        assert!(unsuitable(SigningKey::from_pkcs8_pem(
-            "k",
-            SigningAlgorithm::Rs256,
-            &ec_pem
-        )));
+        let unsuitable = |r: Result<SigningKey, SigningError>| matches!(r, Err(SigningError::UnsuitableKey { .. }));
+        assert!(unsuitable(SigningKey::from_pkcs8_pem("k", SigningAlgorithm::Es256, &rsa_pem)));
+        assert!(unsuitable(SigningKey::from_pkcs8_pem("k", SigningAlgorithm::Rs256, &ec_pem)));
 
         let small = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
         let small_pem = String::from_utf8(small.private_key_to_pem_pkcs8().unwrap()).unwrap();
-        assert!(unsuitable(SigningKey::from_pkcs8_pem(
-            "k",
-            SigningAlgorithm::Rs256,
-            &small_pem
-        )));
+        assert!(unsuitable(SigningKey::from_pkcs8_pem("k", SigningAlgorithm::Rs256, &small_pem)));
 
         let p384 = EcGroup::from_curve_name(Nid::SECP384R1).unwrap();
         let p384 = PKey::from_ec_key(EcKey::generate(&p384).unwrap()).unwrap();
         let p384_pem = String::from_utf8(p384.private_key_to_pem_pkcs8().unwrap()).unwrap();
-        assert!(unsuitable(SigningKey::from_pkcs8_pem(
-            "k",
-            SigningAlgorithm::Es256,
-            &p384_pem
-        )));
+        assert!(unsuitable(SigningKey::from_pkcs8_pem("k", SigningAlgorithm::Es256, &p384_pem)));
 
         // PKCS#1 and encrypted PKCS#8 are not what storage writes.
-        let rsa = shared_key(SigningAlgorithm::Rs256)
-            .inner
-            .pkey
-            .rsa()
-            .unwrap();
+        let rsa = shared_key(SigningAlgorithm::Rs256).inner.pkey.rsa().unwrap();
         let pkcs1 = String::from_utf8(rsa.private_key_to_pem().unwrap()).unwrap();
         assert!(matches!(
             SigningKey::from_pkcs8_pem("k", SigningAlgorithm::Rs256, &pkcs1),
@@ -942,22 +885,12 @@ mod tests {
             .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"pw")
             .unwrap();
         assert!(matches!(
-            SigningKey::from_pkcs8_pem(
-                "k",
-                SigningAlgorithm::Es256,
-                &String::from_utf8(encrypted).unwrap()
-            ),
+            SigningKey::from_pkcs8_pem("k", SigningAlgorithm::Es256, &String::from_utf8(encrypted).unwrap()),
             Err(SigningError::NotPkcs8Pem)
         ));
         // Public keys are not private keys.
-        let public_pem = String::from_utf8(
-            shared_key(SigningAlgorithm::Es256)
-                .inner
-                .pkey
-                .public_key_to_pem()
-                .unwrap(),
-        )
-        .unwrap();
+        let public_pem =
+            String::from_utf8(shared_key(SigningAlgorithm::Es256).inner.pkey.public_key_to_pem().unwrap()).unwrap();
         assert!(SigningKey::from_pkcs8_pem("k", SigningAlgorithm::Es256, &public_pem).is_err());
 
         let garbage = format!("{PKCS8_PEM_LABEL}\nAAAA\n-----END PRIVATE KEY-----\n");
@@ -985,21 +918,13 @@ mod tests {
             (&ec, CoreJwsSigningAlgorithm::None),
         ] {
             assert!(
-                matches!(
-                    PrivateSigningKey::sign(key, &wrong, b"message"),
-                    Err(OidcSigningError::UnsupportedAlg(_))
-                ),
+                matches!(PrivateSigningKey::sign(key, &wrong, b"message"), Err(OidcSigningError::UnsupportedAlg(_))),
                 "{key:?} signed {wrong:?}"
             );
             assert!(CoreIdToken::new(id_token_claims(), key, wrong, None, None).is_err());
         }
         // And the right one works through the trait.
-        assert_eq!(
-            PrivateSigningKey::sign(&ec, &CoreJwsSigningAlgorithm::EcdsaP256Sha256, b"m")
-                .unwrap()
-                .len(),
-            64
-        );
+        assert_eq!(PrivateSigningKey::sign(&ec, &CoreJwsSigningAlgorithm::EcdsaP256Sha256, b"m").unwrap().len(), 64);
     }
 
     #[test]
@@ -1032,25 +957,16 @@ mod tests {
             assert_eq!(parts.len(), 3);
 
             let header: serde_json::Value = serde_json::from_slice(&decode(parts[0])).unwrap();
-            assert_eq!(
-                header,
-                serde_json::json!({"alg": alg.as_str(), "kid": key.kid(), "typ": "at+jwt"})
-            );
+            assert_eq!(header, serde_json::json!({"alg": alg.as_str(), "kid": key.kid(), "typ": "at+jwt"}));
             let payload: serde_json::Value = serde_json::from_slice(&decode(parts[1])).unwrap();
             assert_eq!(payload, serde_json::to_value(&claims).unwrap());
 
             let signing_input = format!("{}.{}", parts[0], parts[1]);
             let signature = decode(parts[2]);
-            key.as_verification_key()
-                .verify_signature(&alg.to_jws(), signing_input.as_bytes(), &signature)
-                .unwrap();
+            key.as_verification_key().verify_signature(&alg.to_jws(), signing_input.as_bytes(), &signature).unwrap();
             // Any change to the signed part breaks it.
             let altered = format!("{}.{}", parts[0], URL_SAFE_NO_PAD.encode(b"{}"));
-            assert!(
-                key.as_verification_key()
-                    .verify_signature(&alg.to_jws(), altered.as_bytes(), &signature)
-                    .is_err()
-            );
+            assert!(key.as_verification_key().verify_signature(&alg.to_jws(), altered.as_bytes(), &signature).is_err());
         }
     }
 
@@ -1064,14 +980,8 @@ mod tests {
              yrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJ\
              zKnqDKgw",
         );
-        let example = PublicParts::Rsa {
-            n,
-            e: vec![1, 0, 1],
-        };
-        assert_eq!(
-            rfc7638_thumbprint(&example),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
+        let example = PublicParts::Rsa { n, e: vec![1, 0, 1] };
+        assert_eq!(rfc7638_thumbprint(&example), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
 
         for alg in SigningAlgorithm::ALL {
             let key = shared_key(alg);

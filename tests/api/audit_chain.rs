@@ -13,17 +13,20 @@ fn drop_append_only_guards(db: &TestDb) {
     }
 }
 
-/// Five events: two accounts added, one good and two bad logins.
-async fn db_with_events() -> (TestDb, crate::helpers::TestApp) {
+/// Startup's own events (the first signing keys) come first; then five:
+/// two accounts added, one good and two bad logins. Returns the seq of the
+/// last startup event, so tests can name rows relative to it.
+async fn db_with_events() -> (TestDb, crate::helpers::TestApp, i64) {
     let db = TestDb::new();
     let app = spawn_app_on(&db, |_| {}).await;
+    let base = app.audit_rows().await.len() as i64;
     app.add_user("olga", PASSWORD).await;
     app.add_user("pete", PASSWORD).await;
     app.login("olga", PASSWORD).await;
     app.login("olga", "wrong password").await;
     app.login("pete", "wrong password").await;
-    assert_eq!(app.audit_rows().await.len(), 5);
-    (db, app)
+    assert_eq!(app.audit_rows().await.len() as i64, base + 5);
+    (db, app, base)
 }
 
 fn cli_verify(db: &TestDb) -> (bool, String, serde_json::Value) {
@@ -36,19 +39,19 @@ fn cli_verify(db: &TestDb) -> (bool, String, serde_json::Value) {
 
 #[actix_web::test]
 async fn an_untouched_chain_verifies() {
-    let (db, app) = db_with_events().await;
+    let (db, app, base) = db_with_events().await;
     let report = app.verify_chain().await;
     assert!(report.is_valid(), "{report:?}");
-    assert_eq!(report.events_checked, 5);
+    assert_eq!(report.events_checked, base + 5);
     let (ok, text, json) = cli_verify(&db);
     assert!(ok, "{text}");
-    assert!(text.contains("OK: 5 events"));
+    assert!(text.contains(&format!("OK: {} events", base + 5)), "{text}");
     assert_eq!(json["valid"], true);
 }
 
 #[actix_web::test]
 async fn the_application_cannot_update_or_delete_audit_rows() {
-    let (db, _app) = db_with_events().await;
+    let (db, _app, _) = db_with_events().await;
     let mut conn = db.connect();
     assert!(
         diesel::connection::SimpleConnection::batch_execute(
@@ -65,62 +68,69 @@ async fn the_application_cannot_update_or_delete_audit_rows() {
 
 #[actix_web::test]
 async fn an_edited_row_is_named() {
-    let (db, app) = db_with_events().await;
+    let (db, app, base) = db_with_events().await;
     drop_append_only_guards(&db);
-    db.execute("UPDATE audit_events SET outcome = 'success', reason = NULL WHERE seq = 4");
-    assert_eq!(app.verify_chain().await.violation, Some(Violation::Altered { seq: 4 }));
+    let seq = base + 4;
+    db.execute(&format!("UPDATE audit_events SET outcome = 'success', reason = NULL WHERE seq = {seq}"));
+    assert_eq!(app.verify_chain().await.violation, Some(Violation::Altered { seq }));
     let (ok, text, json) = cli_verify(&db);
     assert!(!ok);
-    assert!(text.contains("row 4 was altered"), "{text}");
+    assert!(text.contains(&format!("row {seq} was altered")), "{text}");
     assert_eq!(json["violation"]["kind"], "altered");
-    assert_eq!(json["violation"]["seq"], 4);
+    assert_eq!(json["violation"]["seq"], seq);
 }
 
 #[actix_web::test]
 async fn a_deleted_row_is_named() {
-    let (db, app) = db_with_events().await;
+    let (db, app, base) = db_with_events().await;
     drop_append_only_guards(&db);
-    db.execute("DELETE FROM audit_events WHERE seq = 3");
-    assert_eq!(app.verify_chain().await.violation, Some(Violation::Missing { after_seq: 2, next_seq: 4 }));
+    let seq = base + 3;
+    db.execute(&format!("DELETE FROM audit_events WHERE seq = {seq}"));
+    assert_eq!(app.verify_chain().await.violation, Some(Violation::Missing { after_seq: seq - 1, next_seq: seq + 1 }));
     let (ok, text, _) = cli_verify(&db);
     assert!(!ok);
-    assert!(text.contains("rows 3 to 3 were deleted"), "{text}");
+    assert!(text.contains(&format!("rows {seq} to {seq} were deleted")), "{text}");
 }
 
 #[actix_web::test]
 async fn rows_cut_off_the_end_are_noticed() {
-    let (db, app) = db_with_events().await;
+    let (db, app, base) = db_with_events().await;
     drop_append_only_guards(&db);
-    db.execute("DELETE FROM audit_events WHERE seq = 5");
-    assert_eq!(app.verify_chain().await.violation, Some(Violation::Truncated { last_seq: 4, head_seq: 5 }));
+    let last = base + 5;
+    db.execute(&format!("DELETE FROM audit_events WHERE seq = {last}"));
+    assert_eq!(app.verify_chain().await.violation, Some(Violation::Truncated { last_seq: last - 1, head_seq: last }));
 }
 
 #[actix_web::test]
 async fn an_inserted_row_cannot_be_forged_without_the_master_key() {
-    let (db, app) = db_with_events().await;
+    let (db, app, base) = db_with_events().await;
     // The attacker shifts rows 3.. up by one and slips a row in at 3,
     // linking it to row 2's hash as a real append would, and moves the
     // head along. Without the chain key the row's own hash is a guess.
     drop_append_only_guards(&db);
-    db.execute("UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3");
-    db.execute("UPDATE audit_events SET seq = seq - 99 WHERE seq >= 100");
-    db.execute(
+    let at = base + 3;
+    db.execute(&format!("UPDATE audit_events SET seq = seq + 1000 WHERE seq >= {at}"));
+    db.execute("UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1000");
+    db.execute(&format!(
         "INSERT INTO audit_events (seq, id, occurred_at, category, action, outcome, actor, detail, prev_hash, hash) \
-         SELECT 3, 'forged', occurred_at, 'admin', 'user.role_added', 'success', 'cli:root', '{}', hash, \
-         '0000000000000000000000000000000000000000000000000000000000000001' FROM audit_events WHERE seq = 2",
-    );
-    db.execute("UPDATE audit_chain_head SET last_seq = 6");
-    assert_eq!(app.verify_chain().await.violation, Some(Violation::Altered { seq: 3 }));
+         SELECT {at}, 'forged', occurred_at, 'admin', 'user.role_added', 'success', 'cli:root', '{{}}', hash, \
+         '0000000000000000000000000000000000000000000000000000000000000001' FROM audit_events WHERE seq = {}",
+        at - 1
+    ));
+    db.execute(&format!("UPDATE audit_chain_head SET last_seq = {}", base + 6));
+    assert_eq!(app.verify_chain().await.violation, Some(Violation::Altered { seq: at }));
 }
 
 #[actix_web::test]
 async fn a_row_appended_behind_wxfeds_back_is_noticed() {
-    let (db, app) = db_with_events().await;
-    db.execute(
+    let (db, app, base) = db_with_events().await;
+    let head = base + 5;
+    db.execute(&format!(
         "INSERT INTO audit_events (seq, id, occurred_at, category, action, outcome, detail, prev_hash, hash) \
-         SELECT 6, 'extra', occurred_at, 'admin', 'user.added', 'success', '{}', hash, hash FROM audit_events WHERE seq = 5",
-    );
-    assert_eq!(app.verify_chain().await.violation, Some(Violation::BeyondHead { head_seq: 5, seq: 6 }));
+         SELECT {}, 'extra', occurred_at, 'admin', 'user.added', 'success', '{{}}', hash, hash FROM audit_events WHERE seq = {head}",
+        head + 1
+    ));
+    assert_eq!(app.verify_chain().await.violation, Some(Violation::BeyondHead { head_seq: head, seq: head + 1 }));
 }
 
 #[actix_web::test]
@@ -128,6 +138,7 @@ async fn two_instances_writing_at_once_build_one_chain() {
     let db = TestDb::new();
     let first = spawn_app_on(&db, |s| s.database_pool_size = 8).await;
     let second = spawn_app_on(&db, |s| s.database_pool_size = 8).await;
+    let base = first.audit_rows().await.len();
     const PER_INSTANCE: usize = 20;
     let mut requests = Vec::new();
     for i in 0..PER_INSTANCE {
@@ -145,12 +156,13 @@ async fn two_instances_writing_at_once_build_one_chain() {
     }
     futures_join_all(requests).await;
     let rows = first.audit_rows().await;
-    assert_eq!(rows.len(), 2 * PER_INSTANCE);
+    let total = base + 2 * PER_INSTANCE;
+    assert_eq!(rows.len(), total);
     let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-    assert_eq!(seqs, (1..=(2 * PER_INSTANCE) as i64).collect::<Vec<_>>());
+    assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
     let report = second.verify_chain().await;
     assert!(report.is_valid(), "{report:?}");
-    assert_eq!(report.events_checked, (2 * PER_INSTANCE) as i64);
+    assert_eq!(report.events_checked, total as i64);
 }
 
 /// Runs futures concurrently on the current (single-threaded) runtime.

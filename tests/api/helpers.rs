@@ -85,6 +85,13 @@ impl TestDb {
             login_block_secs: 900,
             password_hash_concurrency: 2,
             trusted_proxies: vec![],
+            tokens: wxfed::config::TokenLifetimes {
+                access_token_secs: 600,
+                id_token_secs: 3600,
+                refresh_token_secs: 30 * 24 * 3600,
+                authorization_code_secs: 60,
+                refresh_reuse_grace_secs: 5,
+            },
         }
     }
 }

@@ -1,0 +1,128 @@
+//! `wxfed client …`
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::output::{CliError, print};
+use crate::accounts::manage::Actor;
+use crate::oidc::clients::{self, Client, GrantType, NewClient};
+use crate::oidc::signing::SigningAlgorithm;
+use crate::startup::Backend;
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id and, for a confidential
+    /// client, its secret (shown this once only).
+    Add(AddArgs),
+    /// List clients.
+    List,
+    /// Remove a client and everything issued to it.
+    Remove { client_id: String },
+    /// Replace a confidential client's secret; the old one stops working at once.
+    RotateSecret { client_id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// A name people see on the consent page.
+    name: String,
+    /// Where authorization responses may go (exact match; repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Where the browser may return after logout (exact match; repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// A public client (mobile, single-page, mini-program): no secret, PKCE required.
+    #[arg(long)]
+    public: bool,
+    /// Trusted first-party application: no consent page.
+    #[arg(long)]
+    first_party: bool,
+    /// Allowed grant type (repeatable); default authorization-code and refresh-token.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<GrantType>,
+    /// Allowed scope (repeatable); default openid profile email phone offline_access.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// ID token signing algorithm.
+    #[arg(long, default_value = "RS256", value_parser = parse_alg)]
+    id_token_alg: SigningAlgorithm,
+    /// Issue refresh tokens even when offline_access is not requested.
+    #[arg(long)]
+    refresh_tokens: bool,
+}
+
+fn parse_alg(value: &str) -> Result<SigningAlgorithm, String> {
+    value.parse().map_err(|_| format!("`{value}` is not RS256 or ES256"))
+}
+
+fn describe(client: &Client) -> String {
+    let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    format!(
+        "{}  {}  {}{}  grants={}  redirect_uris={}",
+        client.client_id,
+        client.name,
+        if client.public { "public" } else { "confidential" },
+        if client.first_party { ", first-party" } else { "" },
+        grants.join(","),
+        client.redirect_uris.join(","),
+    )
+}
+
+pub fn run(command: ClientCommand, backend: &Backend, json: bool) -> Result<ExitCode, CliError> {
+    let mut conn = backend.pool.get().map_err(|e| CliError::Other(e.to_string()))?;
+    let conn = &mut *conn;
+    let secrets = &backend.secrets;
+    let actor = Actor::cli();
+    match command {
+        ClientCommand::Add(args) => {
+            let new = NewClient {
+                name: args.name,
+                redirect_uris: args.redirect_uris,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
+                public: args.public,
+                first_party: args.first_party,
+                grant_types: args.grant_types,
+                scopes: args.scopes,
+                id_token_signing_alg: args.id_token_alg,
+                always_issue_refresh_token: args.refresh_tokens,
+            };
+            let (client, secret) = clients::register(conn, secrets, &actor, &new)?;
+            let mut value = serde_json::to_value(&client).unwrap_or_default();
+            value["client_secret"] = secret.clone().into();
+            let mut text = format!("added {}\nclient_id:     {}", describe(&client), client.client_id);
+            if let Some(secret) = &secret {
+                text.push_str(&format!("\nclient_secret: {secret}\n(the secret is shown only now; store it safely)"));
+            }
+            print(json, &value, &text);
+        }
+        ClientCommand::List => {
+            let list = clients::list(conn)?;
+            let text = if list.is_empty() {
+                "no clients".to_owned()
+            } else {
+                list.iter().map(describe).collect::<Vec<_>>().join("\n")
+            };
+            print(json, &list, &text);
+        }
+        ClientCommand::Remove { client_id } => {
+            clients::remove(conn, secrets, &actor, &client_id)?;
+            print(
+                json,
+                &serde_json::json!({ "client_id": client_id, "removed": true }),
+                &format!("removed {client_id}"),
+            );
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            let secret = clients::rotate_secret(conn, secrets, &actor, &client_id)?;
+            let value = serde_json::json!({ "client_id": client_id, "client_secret": secret });
+            print(
+                json,
+                &value,
+                &format!("client_id:     {client_id}\nclient_secret: {secret}\n(the secret is shown only now)"),
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,326 @@
+//! Relying parties (OAuth clients): registration rules and lookup.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use super::signing::SigningAlgorithm;
+use crate::accounts::manage::Actor;
+use crate::audit::{self, Action, AuditEvent};
+use crate::db::{self, DbConn, clients::ClientRow};
+use crate::secrets::{Secrets, constant_time_eq, random_bytes, random_token, sha256_hex};
+
+/// The grant types a client may be allowed to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "authorization_code" => Ok(Self::AuthorizationCode),
+            "refresh_token" => Ok(Self::RefreshToken),
+            "client_credentials" => Ok(Self::ClientCredentials),
+            other => Err(format!("unknown grant type `{other}`")),
+        }
+    }
+}
+
+/// Scopes wxfed understands. Requests may name others; they are ignored.
+pub const KNOWN_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
+
+/// A registered client as the provider sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub id_token_signing_alg: SigningAlgorithm,
+    pub always_issue_refresh_token: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip)]
+    secret_hash: Option<String>,
+}
+
+fn json_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn to_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+impl Client {
+    fn from_row(row: ClientRow) -> Self {
+        Self {
+            client_id: row.id,
+            name: row.name,
+            public: row.is_public,
+            first_party: row.first_party,
+            redirect_uris: json_list(&row.redirect_uris),
+            post_logout_redirect_uris: json_list(&row.post_logout_redirect_uris),
+            grant_types: json_list(&row.grant_types).iter().filter_map(|g| g.parse().ok()).collect(),
+            scopes: json_list(&row.scopes),
+            // An unknown value (a newer version wrote it) falls back to the default.
+            id_token_signing_alg: row.id_token_signing_alg.parse().unwrap_or(SigningAlgorithm::Rs256),
+            always_issue_refresh_token: row.always_issue_refresh_token,
+            created_at: row.created_at.and_utc(),
+            secret_hash: row.secret_hash,
+        }
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Exact, byte-for-byte comparison (RFC 9700 §4.1.3): no prefix,
+    /// wildcard or normalisation.
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|registered| registered == uri)
+    }
+
+    pub fn has_post_logout_redirect_uri(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris.iter().any(|registered| registered == uri)
+    }
+
+    /// The requested scopes this client may have, in request order;
+    /// unknown or unregistered scopes are dropped (RFC 6749 §3.3 lets
+    /// the server narrow the scope).
+    pub fn grantable_scopes<'a>(&self, requested: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let mut granted: Vec<String> = Vec::new();
+        for scope in requested {
+            if self.scopes.iter().any(|s| s == scope) && !granted.iter().any(|g| g == scope) {
+                granted.push(scope.to_owned());
+            }
+        }
+        granted
+    }
+
+    /// Constant-time check of a presented secret against the stored hash.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        match &self.secret_hash {
+            Some(hash) => constant_time_eq(sha256_hex(presented.as_bytes()).as_bytes(), hash.as_bytes()),
+            None => false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no client with the id `{0}`")]
+    NotFound(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// What an operator supplies to register a client.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+    /// Empty: authorization_code + refresh_token.
+    pub grant_types: Vec<GrantType>,
+    /// Empty: every known scope.
+    pub scopes: Vec<String>,
+    pub id_token_signing_alg: SigningAlgorithm,
+    pub always_issue_refresh_token: bool,
+}
+
+/// Redirect URIs must be absolute, without a fragment (RFC 6749 §3.1.2),
+/// and https — except loopback http for native apps and development (RFC
+/// 8252 §7.3) and private-use schemes for native apps (§7.1).
+pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(uri).map_err(|e| format!("`{uri}` is not an absolute URI: {e}"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("`{uri}` must not contain a fragment"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => match parsed.host_str() {
+            Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
+            _ => Err(format!("`{uri}`: plain http is allowed only for localhost, 127.0.0.1 and [::1]")),
+        },
+        "javascript" | "data" | "file" | "vbscript" => Err(format!("`{uri}`: this scheme is not allowed")),
+        // Private-use schemes must look like reverse domain names (RFC 8252 §7.1).
+        scheme if scheme.contains('.') => Ok(()),
+        scheme => Err(format!("`{uri}`: use https, loopback http, or a reverse-domain scheme (not `{scheme}:`)")),
+    }
+}
+
+/// Generates a client id: 128 random bits, URL-safe.
+fn new_client_id() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+}
+
+impl NewClient {
+    fn validate(&self) -> Result<(Vec<GrantType>, Vec<String>), ClientError> {
+        let invalid = |m: String| ClientError::Invalid(m);
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(invalid("a client name must be 1 to 200 characters".into()));
+        }
+        for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
+            validate_redirect_uri(uri).map_err(invalid)?;
+        }
+        let mut grants = if self.grant_types.is_empty() {
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        } else {
+            self.grant_types.clone()
+        };
+        grants.dedup();
+        if grants.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err(invalid("the authorization_code grant needs at least one --redirect-uri".into()));
+        }
+        if self.public && grants.contains(&GrantType::ClientCredentials) {
+            return Err(invalid("a public client cannot use client_credentials (it has no secret)".into()));
+        }
+        let scopes: Vec<String> = if self.scopes.is_empty() {
+            KNOWN_SCOPES.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.scopes.clone()
+        };
+        for scope in &scopes {
+            if scope.is_empty() || !scope.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\') {
+                return Err(invalid(format!("`{scope}` is not a valid scope token (RFC 6749 §3.3)")));
+            }
+        }
+        Ok((grants, scopes))
+    }
+}
+
+/// Registers a client; returns it and, for a confidential client, its
+/// secret (shown once, stored only as a SHA-256).
+pub fn register(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    new: &NewClient,
+) -> Result<(Client, Option<String>), ClientError> {
+    let (grant_types, scopes) = new.validate()?;
+    let secret = (!new.public).then(random_token);
+    let now = db::now();
+    let grant_names: Vec<String> = grant_types.iter().map(|g| g.as_str().to_owned()).collect();
+    let row = ClientRow {
+        id: new_client_id(),
+        name: new.name.trim().to_owned(),
+        secret_hash: secret.as_deref().map(|s| sha256_hex(s.as_bytes())),
+        is_public: new.public,
+        first_party: new.first_party,
+        redirect_uris: to_json(&new.redirect_uris),
+        post_logout_redirect_uris: to_json(&new.post_logout_redirect_uris),
+        grant_types: to_json(&grant_names),
+        scopes: to_json(&scopes),
+        id_token_signing_alg: new.id_token_signing_alg.as_str().to_owned(),
+        always_issue_refresh_token: new.always_issue_refresh_token,
+        created_at: now,
+        updated_at: now,
+    };
+    db::write_transaction(conn, |conn| {
+        db::clients::insert(conn, &row)?;
+        let event = AuditEvent::success(Action::ClientAdded)
+            .with_actor(actor.0.clone())
+            .with_client(row.id.clone())
+            .with_detail("name", row.name.clone())
+            .with_detail("public", row.is_public)
+            .with_detail("first_party", row.first_party)
+            .with_detail("redirect_uris", new.redirect_uris.clone())
+            .with_detail("grant_types", grant_names.clone());
+        audit::append(conn, secrets, &event)?;
+        Ok::<_, ClientError>(())
+    })?;
+    Ok((Client::from_row(row), secret))
+}
+
+pub fn find(conn: &mut DbConn, client_id: &str) -> diesel::QueryResult<Option<Client>> {
+    Ok(db::clients::find(conn, client_id)?.map(Client::from_row))
+}
+
+pub fn list(conn: &mut DbConn) -> diesel::QueryResult<Vec<Client>> {
+    Ok(db::clients::list(conn)?.into_iter().map(Client::from_row).collect())
+}
+
+/// Removes a client and, through the foreign keys, every grant, code and
+/// token issued to it.
+pub fn remove(conn: &mut DbConn, secrets: &Secrets, actor: &Actor, client_id: &str) -> Result<(), ClientError> {
+    db::write_transaction(conn, |conn| {
+        if !db::clients::delete(conn, client_id)? {
+            return Err(ClientError::NotFound(client_id.to_owned()));
+        }
+        let event = AuditEvent::success(Action::ClientRemoved).with_actor(actor.0.clone()).with_client(client_id);
+        audit::append(conn, secrets, &event)?;
+        Ok(())
+    })
+}
+
+/// Replaces a confidential client's secret; the old one stops working at
+/// once. Returns the new secret.
+pub fn rotate_secret(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    client_id: &str,
+) -> Result<String, ClientError> {
+    let secret = random_token();
+    db::write_transaction(conn, |conn| {
+        let client = find(conn, client_id)?.ok_or_else(|| ClientError::NotFound(client_id.to_owned()))?;
+        if client.public {
+            return Err(ClientError::Invalid(format!("`{client_id}` is a public client: it has no secret")));
+        }
+        db::clients::set_secret_hash(conn, client_id, &sha256_hex(secret.as_bytes()), db::now())?;
+        let event = AuditEvent::success(Action::ClientSecretRotated).with_actor(actor.0.clone()).with_client(client_id);
+        audit::append(conn, secrets, &event)?;
+        Ok(())
+    })?;
+    Ok(secret)
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_follow_rfc_8252_and_9700() {
+        assert!(validate_redirect_uri("https://app.example.com/cb").is_ok());
+        assert!(validate_redirect_uri("http://127.0.0.1:8000/cb").is_ok());
+        assert!(validate_redirect_uri("http://localhost/cb").is_ok());
+        assert!(validate_redirect_uri("com.example.app:/oauth2redirect").is_ok());
+        assert!(validate_redirect_uri("http://app.example.com/cb").is_err());
+        assert!(validate_redirect_uri("https://app.example.com/cb#frag").is_err());
+        assert!(validate_redirect_uri("javascript:alert(1)").is_err());
+        assert!(validate_redirect_uri("/relative").is_err());
+        assert!(validate_redirect_uri("myapp:/cb").is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! Minting the tokens of one successful token request, shared by the grant
+//! types. Runs on the blocking pool (signing is CPU work) inside the
+//! caller's write transaction.
+
+use chrono::{Duration, NaiveDateTime};
+use serde::Serialize;
+
+use crate::accounts::Account;
+use crate::audit::{self, Action, AuditEvent};
+use crate::db::{self, DbConn, grants::GrantRow, grants::RefreshRow};
+use crate::http::RequestMeta;
+use crate::oidc::clients::{Client, GrantType};
+use crate::oidc::error::OAuthError;
+use crate::oidc::keys::KeySet;
+use crate::oidc::tokens::{AccessTokenRequest, IdTokenRequest, mint_access_token, mint_id_token};
+use crate::secrets::{random_token, sha256_hex};
+use crate::state::AppState;
+
+/// RFC 6749 §5.1 (+ OIDC Core §3.1.3.3 `id_token`).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub scope: String,
+}
+
+/// What one issuance is for.
+pub struct Issuance<'a> {
+    pub grant_type: GrantType,
+    pub client: &'a Client,
+    pub account: Option<&'a Account>,
+    pub grant: Option<&'a GrantRow>,
+    pub scopes: &'a [String],
+    pub nonce: Option<&'a str>,
+}
+
+pub fn seconds(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
+/// Signs the access token (and ID token), stores a new refresh token when
+/// one is due, and records the issue. Call inside a write transaction.
+pub fn issue(
+    conn: &mut DbConn,
+    state: &AppState,
+    keys: &KeySet,
+    meta: &RequestMeta,
+    what: &Issuance<'_>,
+    now: NaiveDateTime,
+) -> Result<TokenResponse, OAuthError> {
+    let settings = &state.settings;
+    let lifetimes = settings.tokens;
+    let scope = what.scopes.join(" ");
+    let subject = what.account.map(|a| a.id.as_str()).unwrap_or(&what.client.client_id);
+    let auth_time = what.grant.and_then(|g| g.auth_time).map(|t| t.and_utc());
+    let sid = what.grant.and_then(|g| g.sid.as_deref());
+    let (access_token, claims) = mint_access_token(
+        keys,
+        &AccessTokenRequest {
+            issuer: &settings.issuer,
+            subject,
+            client_id: &what.client.client_id,
+            scope: &scope,
+            auth_time,
+            sid,
+            grant_id: what.grant.map(|g| g.id.as_str()),
+            lifetime_secs: lifetimes.access_token_secs,
+        },
+    )?;
+    let scopes: Vec<&str> = what.scopes.iter().map(String::as_str).collect();
+    let id_token = match (what.account, scopes.contains(&"openid")) {
+        (Some(account), true) => {
+            let amr: Vec<String> = what
+                .grant
+                .map(|g| g.amr.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default();
+            Some(mint_id_token(
+                keys,
+                &IdTokenRequest {
+                    issuer: &settings.issuer,
+                    client_id: &what.client.client_id,
+                    alg: what.client.id_token_signing_alg,
+                    account,
+                    scopes: &scopes,
+                    nonce: what.nonce,
+                    auth_time,
+                    amr: &amr,
+                    sid,
+                    access_token: Some(&access_token),
+                    lifetime_secs: lifetimes.id_token_secs,
+                },
+            )?)
+        }
+        _ => None,
+    };
+    let wants_refresh = what.client.allows_grant(GrantType::RefreshToken)
+        && (scopes.contains(&"offline_access") || what.client.always_issue_refresh_token);
+    let refresh_token = match what.grant {
+        Some(grant) if wants_refresh && what.account.is_some() => {
+            let token = random_token();
+            let expires_at = now + seconds(lifetimes.refresh_token_secs);
+            db::grants::insert_refresh(
+                conn,
+                &RefreshRow {
+                    token_hash: sha256_hex(token.as_bytes()),
+                    grant_id: grant.id.clone(),
+                    created_at: now,
+                    expires_at,
+                    rotated_at: None,
+                },
+            )?;
+            db::grants::extend_grant(conn, &grant.id, expires_at)?;
+            Some(token)
+        }
+        _ => None,
+    };
+    let mut event = AuditEvent::success(Action::TokenIssued)
+        .with_actor(format!("client:{}", what.client.client_id))
+        .with_client(what.client.client_id.clone())
+        .with_request(meta)
+        .with_detail("grant_type", what.grant_type.as_str())
+        .with_detail("scope", scope.clone())
+        .with_detail("jti", claims.jti.clone())
+        .with_detail("id_token", id_token.is_some())
+        .with_detail("refresh_token", refresh_token.is_some());
+    if let Some(account) = what.account {
+        event = event.with_account(account.id.as_str());
+    }
+    if let Some(grant) = what.grant {
+        event = event.with_detail("grant", grant.id.clone());
+    }
+    audit::append(conn, &state.secrets, &event)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetimes.access_token_secs,
+        refresh_token,
+        id_token,
+        scope,
+    })
+}
+
+/// Revokes a grant and records why (a replayed code or refresh token:
+/// RFC 6749 §4.1.2 and RFC 9700 §4.14.2).
+pub fn revoke_for_reuse(
+    conn: &mut DbConn,
+    state: &AppState,
+    meta: &RequestMeta,
+    grant_id: &str,
+    client_id: &str,
+    action: Action,
+) -> diesel::QueryResult<()> {
+    let grant = db::grants::find_grant(conn, grant_id)?;
+    let revoked = db::grants::revoke_grant(conn, grant_id, db::now())?;
+    let mut event = AuditEvent::failure(action, "replayed")
+        .with_actor(format!("client:{client_id}"))
+        .with_client(client_id)
+        .with_request(meta)
+        .with_detail("grant", grant_id)
+        .with_detail("grant_revoked", revoked);
+    if let Some(account) = grant.and_then(|g| g.account_id) {
+        event = event.with_account(account);
+    }
+    audit::append(conn, &state.secrets, &event).map(|_| ())
+}
+
+/// The account behind a grant, if it may still receive tokens.
+pub fn active_account(conn: &mut DbConn, grant: &GrantRow) -> Result<Option<Account>, OAuthError> {
+    let Some(account_id) = &grant.account_id else {
+        return Ok(None);
+    };
+    match crate::accounts::manage::find_by_id(conn, &crate::accounts::AccountId::from_db(account_id.clone()))? {
+        Some(account) if account.is_active() => Ok(Some(account)),
+        _ => Err(OAuthError::invalid_grant("the account is disabled or gone")),
+    }
+}
