@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # cleanup and print_tail run from the EXIT trap
 # End-to-end test: Apache httpd + mod_auth_openidc (a relying party nobody here
 # wrote) protects a page; Debian's chromium, driven by playwright-core, logs in
 # through wxfed, reads the claims, and logs out of both.
@@ -10,6 +11,7 @@
 # Everything (database, Apache config, logs) lives in a fresh temp dir; it is
 # removed on success and kept (path printed) on failure. Screenshots of failed
 # checks go to $E2E_ARTIFACTS if set (logs are copied there too), else the temp dir.
+# E2E_KEEP=1 keeps the temp dir after a passing run too.
 # The last line is always `e2e: N passed, M failed`; the exit status is non-zero
 # when anything failed or broke.
 set -euo pipefail
@@ -26,7 +28,6 @@ PASSWORD='a long password'
 
 passed=0
 failed=0
-ran_checks=false
 setup_error=""
 wxfed_pid=""
 apache_conf=""
@@ -61,9 +62,13 @@ cleanup() {
         kill -0 "$wxfed_pid" 2>/dev/null && kill -9 "$wxfed_pid"
         wait "$wxfed_pid" 2>/dev/null
     fi
-    if ! $ran_checks; then
+    # Counts come from the browser script; whatever it did not report failed.
+    if [ -n "$tmp" ] && [ -f "$tmp/results" ]; then
+        read -r passed failed <"$tmp/results"
+    else
         failed=$((CHECKS - passed))
     fi
+    [ "$rc" -eq 130 ] && echo "e2e: interrupted"
     if [ "$rc" -ne 0 ] || [ "$failed" -gt 0 ] || [ -n "$setup_error" ]; then
         [ "$rc" -eq 0 ] && rc=1
         if [ -n "$tmp" ]; then
@@ -82,6 +87,8 @@ cleanup() {
             fi
             echo "e2e: kept $tmp for inspection"
         fi
+    elif [ -n "$tmp" ] && [ "${E2E_KEEP:-0}" = 1 ]; then
+        echo "e2e: kept $tmp (E2E_KEEP=1)"
     elif [ -n "$tmp" ]; then
         rm -rf "$tmp"
     fi
@@ -253,20 +260,14 @@ done
 log "Apache ready (pid $(cat "$tmp/apache/run/httpd.pid"))"
 
 # --- the browser -----------------------------------------------------------
-ran_checks=true
 set +e
 RP_URL="$RP" OP_ISSUER="$ISSUER" E2E_USERNAME="$USERNAME" E2E_PASSWORD="$PASSWORD" \
     E2E_ARTIFACTS="$artifacts" E2E_RESULTS="$tmp/results" \
     node "$here/mod_auth_openidc.mjs"
 node_rc=$?
 set -e
-if [ -f "$tmp/results" ]; then
-    read -r passed failed <"$tmp/results"
-else
-    failed=$((CHECKS - passed))
-    setup_error="the Playwright script crashed (exit $node_rc) before reporting"
-    echo "e2e: $setup_error" >&2
-fi
-[ "$node_rc" -eq 0 ] || [ "$failed" -gt 0 ] || { setup_error="Playwright script exited $node_rc"; exit 1; }
+[ -f "$tmp/results" ] || die "the Playwright script crashed (exit $node_rc) before reporting"
+read -r passed failed <"$tmp/results"
 [ "$failed" -eq 0 ] || exit 1
+[ "$node_rc" -eq 0 ] || die "the Playwright script exited $node_rc"
 exit 0
