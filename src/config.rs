@@ -241,7 +241,8 @@ impl Settings {
             ("access_token_ttl_secs (WXFED_ACCESS_TOKEN_TTL_SECS)", raw.access_token_ttl_secs, 24 * 3600),
             ("id_token_ttl_secs (WXFED_ID_TOKEN_TTL_SECS)", raw.id_token_ttl_secs, 24 * 3600),
             ("refresh_token_ttl_secs (WXFED_REFRESH_TOKEN_TTL_SECS)", raw.refresh_token_ttl_secs, 400 * 24 * 3600),
-            ("authorization_code_ttl_secs (WXFED_AUTHORIZATION_CODE_TTL_SECS)", raw.authorization_code_ttl_secs, 600),
+            // Codes live at most a minute (RFC 6749 §4.1.2 recommends ten at most).
+            ("authorization_code_ttl_secs (WXFED_AUTHORIZATION_CODE_TTL_SECS)", raw.authorization_code_ttl_secs, 60),
         ] {
             if value == 0 || value > max {
                 return Err(invalid(setting, format!("must be between 1 and {max}")));
