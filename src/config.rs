@@ -66,6 +66,10 @@ struct RawSettings {
     authorization_code_ttl_secs: u64,
     refresh_token_reuse_grace_secs: u64,
     key_reload_secs: u64,
+    wechat_api_base: String,
+    wechat_open_base: String,
+    wechat_unlinked: UnlinkedPolicy,
+    wechat_timeout_ms: u64,
     /// Comma-separated; requests from these peers may set X-Forwarded-For.
     trusted_proxies: String,
 }
@@ -96,9 +100,39 @@ impl Default for RawSettings {
             authorization_code_ttl_secs: 60,
             refresh_token_reuse_grace_secs: 5,
             key_reload_secs: 30,
+            wechat_api_base: "https://api.weixin.qq.com".into(),
+            wechat_open_base: "https://open.weixin.qq.com".into(),
+            wechat_unlinked: UnlinkedPolicy::Deny,
+            wechat_timeout_ms: 5000,
             trusted_proxies: String::new(),
         }
     }
+}
+
+/// What happens when a WeChat identity that is linked to no account logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnlinkedPolicy {
+    /// A clear page: ask an administrator to link the account.
+    Deny,
+    /// The person proves an existing account with its password, then it is linked.
+    Bind,
+    /// A WeChat-only account is created and linked.
+    Create,
+    /// Like `deny`, but an identity whose WeChat-verified phone matches
+    /// exactly one account's verified phone is linked to it.
+    AutoPhone,
+}
+
+/// How wxfed reaches WeChat.
+#[derive(Debug, Clone)]
+pub struct WechatSettings {
+    /// `https://api.weixin.qq.com` (a simulator in tests and demos).
+    pub api_base: String,
+    /// `https://open.weixin.qq.com`, where browsers are sent to log in.
+    pub open_base: String,
+    pub unlinked: UnlinkedPolicy,
+    pub timeout_ms: u64,
 }
 
 /// Where the master key comes from.
@@ -134,6 +168,7 @@ pub struct Settings {
     /// How often each instance re-reads the signing keys (a rotation
     /// reaches every instance within this long).
     pub key_reload_secs: u64,
+    pub wechat: WechatSettings,
 }
 
 /// How long what the provider issues stays valid, in seconds.
@@ -283,6 +318,12 @@ impl Settings {
             password_hash_concurrency: raw.password_hash_concurrency.filter(|n| *n > 0).unwrap_or(cores),
             trusted_proxies,
             key_reload_secs: raw.key_reload_secs.clamp(1, 60),
+            wechat: WechatSettings {
+                api_base: validate_base("wechat_api_base (WXFED_WECHAT_API_BASE)", &raw.wechat_api_base)?,
+                open_base: validate_base("wechat_open_base (WXFED_WECHAT_OPEN_BASE)", &raw.wechat_open_base)?,
+                unlinked: raw.wechat_unlinked,
+                timeout_ms: raw.wechat_timeout_ms.clamp(100, 60_000),
+            },
             tokens: TokenLifetimes {
                 access_token_secs: raw.access_token_ttl_secs,
                 id_token_secs: raw.id_token_ttl_secs,
@@ -314,6 +355,15 @@ fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
         return Err(invalid(setting, "must name a host"));
     }
     Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+/// A base URL without a trailing slash.
+fn validate_base(setting: &str, value: &str) -> Result<String, ConfigError> {
+    let parsed = url::Url::parse(value).map_err(|e| invalid(setting, format!("`{value}` is not a URL: {e}")))?;
+    if parsed.scheme() != "https" && parsed.scheme() != "http" {
+        return Err(invalid(setting, "must be an http(s) URL"));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
 }
 
 /// A secret given directly or through `*_FILE` (its content, trimmed).

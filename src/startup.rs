@@ -16,7 +16,8 @@ use crate::oidc::discovery::paths;
 use crate::oidc::keys::KeyStore;
 use crate::secrets::Secrets;
 use crate::state::AppState;
-use crate::{http, oidc, routes};
+use crate::wechat::client::WechatClient;
+use crate::{http, oidc, routes, wechat};
 
 /// Why wxfed could not start; each says what to fix in one line.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +103,8 @@ impl Application {
             let mut conn = backend.pool.get()?;
             KeyStore::load_or_init(&mut conn, &backend.secrets).map_err(|e| StartupError::Other(e.to_string()))?
         };
-        let state = AppState::new(settings, backend.pool, backend.secrets, passwords, keys);
+        let wechat = WechatClient::new(&settings.wechat).map_err(StartupError::Other)?;
+        let state = AppState::new(settings, backend.pool, backend.secrets, passwords, keys, wechat);
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -161,6 +163,9 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .service(oidc::revoke::revoke)
         .service(oidc::introspect::introspect)
         .service(oidc::end_session::confirm)
+        .service(wechat::browser_login::start)
+        .service(wechat::browser_login::callback)
+        .service(wechat::browser_login::bind)
         .route(paths::USERINFO, web::get().to(oidc::userinfo::userinfo_get))
         .route(paths::USERINFO, web::post().to(oidc::userinfo::userinfo_post))
         .route(paths::END_SESSION, web::get().to(oidc::end_session::end_session_get))
@@ -210,7 +215,10 @@ async fn sweep_sessions(state: AppState) {
         let secrets = state.secrets.clone();
         let result = db::run(&state.db, move |conn| -> Result<usize, db::DbError> {
             let ended = policy.sweep_expired(conn, &secrets, db::now())?;
-            db::write_transaction(conn, |conn| db::grants::purge_expired(conn, db::now()))?;
+            db::write_transaction(conn, |conn| {
+                db::grants::purge_expired(conn, db::now())?;
+                db::wechat::purge_expired(conn, db::now())
+            })?;
             Ok(ended)
         })
         .await;

@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::db::DbPool;
 use crate::oidc::keys::KeyStore;
 use crate::secrets::Secrets;
+use crate::wechat::client::WechatClient;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,10 +20,18 @@ pub struct AppState {
     pub session_policy: SessionPolicy,
     pub throttle_policy: ThrottlePolicy,
     pub keys: KeyStore,
+    pub wechat: WechatClient,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, db: DbPool, secrets: Secrets, passwords: PasswordHasher, keys: KeyStore) -> Self {
+    pub fn new(
+        settings: Settings,
+        db: DbPool,
+        secrets: Secrets,
+        passwords: PasswordHasher,
+        keys: KeyStore,
+        wechat: WechatClient,
+    ) -> Self {
         let session_policy = SessionPolicy {
             idle_timeout_secs: settings.session_idle_timeout_secs,
             max_age_secs: settings.session_max_age_secs,
@@ -40,6 +49,7 @@ impl AppState {
             session_policy,
             throttle_policy,
             keys,
+            wechat,
         }
     }
 }

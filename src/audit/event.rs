@@ -46,6 +46,14 @@ pub enum Action {
     AuthorizationCodeReused,
     TokenRevoked,
     EndSession,
+    LoginWechat,
+    WechatAppAdded,
+    WechatAppRemoved,
+    WechatAppSecretRotated,
+    WechatIdentityCreated,
+    WechatIdentityMerged,
+    WechatIdentityLinked,
+    WechatIdentityUnlinked,
 }
 
 impl Action {
@@ -73,6 +81,14 @@ impl Action {
             Self::AuthorizationCodeReused => "oidc.code_reused",
             Self::TokenRevoked => "oidc.token_revoked",
             Self::EndSession => "oidc.end_session",
+            Self::LoginWechat => "login.wechat",
+            Self::WechatAppAdded => "wechat_app.added",
+            Self::WechatAppRemoved => "wechat_app.removed",
+            Self::WechatAppSecretRotated => "wechat_app.secret_rotated",
+            Self::WechatIdentityCreated => "wechat_identity.created",
+            Self::WechatIdentityMerged => "wechat_identity.merged",
+            Self::WechatIdentityLinked => "wechat_identity.linked",
+            Self::WechatIdentityUnlinked => "wechat_identity.unlinked",
         }
     }
 
@@ -88,7 +104,10 @@ impl Action {
             | Self::RefreshTokenReused
             | Self::AuthorizationCodeReused
             | Self::TokenRevoked
-            | Self::EndSession => Category::Authentication,
+            | Self::EndSession
+            | Self::LoginWechat
+            | Self::WechatIdentityCreated
+            | Self::WechatIdentityMerged => Category::Authentication,
             Self::UserAdded
             | Self::UserPasswordSet
             | Self::UserDisabled
@@ -99,7 +118,12 @@ impl Action {
             | Self::ClientRemoved
             | Self::ClientSecretRotated
             | Self::SigningKeyCreated
-            | Self::SigningKeyRotated => Category::Admin,
+            | Self::SigningKeyRotated
+            | Self::WechatAppAdded
+            | Self::WechatAppRemoved
+            | Self::WechatAppSecretRotated
+            | Self::WechatIdentityLinked
+            | Self::WechatIdentityUnlinked => Category::Admin,
         }
     }
 }

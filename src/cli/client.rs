@@ -51,6 +51,10 @@ pub struct AddArgs {
     /// Issue refresh tokens even when offline_access is not requested.
     #[arg(long)]
     refresh_tokens: bool,
+    /// The WeChat app (mini-program or mobile app) this client is; its
+    /// OpenID is released with scope `wechat`.
+    #[arg(long, value_name = "APPID")]
+    wechat_app: Option<String>,
 }
 
 fn parse_alg(value: &str) -> Result<SigningAlgorithm, String> {
@@ -87,6 +91,7 @@ pub fn run(command: ClientCommand, backend: &Backend, json: bool) -> Result<Exit
                 scopes: args.scopes,
                 id_token_signing_alg: args.id_token_alg,
                 always_issue_refresh_token: args.refresh_tokens,
+                wechat_app: args.wechat_app,
             };
             let (client, secret) = clients::register(conn, secrets, &actor, &new)?;
             let mut value = serde_json::to_value(&client).unwrap_or_default();

@@ -7,6 +7,7 @@ mod audit;
 mod client;
 mod output;
 mod user;
+mod wechat;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,24 @@ enum Command {
     /// Manage OAuth/OIDC clients (relying parties).
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage WeChat apps (mini-programs, official accounts, websites, mobile apps).
+    #[command(subcommand)]
+    WechatApp(wechat::WechatAppCommand),
+    /// Link a WeChat identity to an account.
+    Link {
+        username: String,
+        #[command(flatten)]
+        identity: wechat::IdentitySelector,
+    },
+    /// Unlink a WeChat identity from an account.
+    Unlink {
+        username: String,
+        #[command(flatten)]
+        identity: wechat::IdentitySelector,
+    },
+    /// Inspect WeChat identities.
+    #[command(subcommand)]
+    Identity(wechat::IdentityCommand),
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -112,6 +131,14 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::User(command) => user::run(command, &backend, cli.json),
                 Command::Audit(command) => audit::run(command, &backend, cli.json),
                 Command::Client(command) => client::run(command, &backend, cli.json),
+                Command::WechatApp(command) => wechat::run_app(command, &backend, cli.json),
+                Command::Link { username, identity } => {
+                    wechat::run_link(&username, &identity, false, &backend, cli.json)
+                }
+                Command::Unlink { username, identity } => {
+                    wechat::run_link(&username, &identity, true, &backend, cli.json)
+                }
+                Command::Identity(command) => wechat::run_identity(command, &backend, cli.json),
                 Command::Keys(command) => keys(command, &backend, &settings, cli.json),
                 Command::Serve => Ok(ExitCode::SUCCESS),
             }

@@ -92,3 +92,14 @@ pub fn remove_role(conn: &mut DbConn, account_id: &str, role: &str) -> QueryResu
     .execute(conn)
     .map(|n| n > 0)
 }
+
+/// Active accounts whose verified phone is `phone` (at most `limit`).
+pub fn with_verified_phone(conn: &mut DbConn, phone: &str, limit: i64) -> QueryResult<Vec<AccountRow>> {
+    accounts::table
+        .filter(accounts::phone.eq(phone))
+        .filter(accounts::phone_verified.eq(true))
+        .filter(accounts::status.eq("active"))
+        .limit(limit)
+        .select(AccountRow::as_select())
+        .load(conn)
+}

@@ -22,6 +22,7 @@ pub struct ClientRow {
     pub always_issue_refresh_token: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub wechat_appid: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &ClientRow) -> QueryResult<()> {

@@ -15,6 +15,7 @@ pub mod sessions;
 pub mod settings;
 pub mod signing_keys;
 pub mod throttle;
+pub mod wechat;
 
 use std::time::Duration;
 

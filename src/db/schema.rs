@@ -104,6 +104,7 @@ diesel::table! {
         always_issue_refresh_token -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        wechat_appid -> Nullable<Text>,
     }
 }
 
@@ -176,3 +177,76 @@ diesel::table! {
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
 diesel::allow_tables_to_appear_in_same_query!(grants, authorization_codes, refresh_tokens);
+
+diesel::table! {
+    wechat_apps (appid) {
+        appid -> Text,
+        kind -> Text,
+        name -> Text,
+        open_platform -> Nullable<Text>,
+        redirect_domain -> Nullable<Text>,
+        secret -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    wechat_identities (id) {
+        id -> Text,
+        platform_key -> Text,
+        open_platform -> Nullable<Text>,
+        unionid -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        phone_verified_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    wechat_openids (appid, openid) {
+        appid -> Text,
+        openid -> Text,
+        identity_id -> Text,
+        session_key -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_login_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    wechat_app_tokens (appid) {
+        appid -> Text,
+        access_token -> Text,
+        expires_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    wechat_login_states (state_hash) {
+        state_hash -> Text,
+        browser_hash -> Text,
+        appid -> Text,
+        return_to -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    wechat_pending_binds (token_hash) {
+        token_hash -> Text,
+        browser_hash -> Text,
+        identity_id -> Text,
+        return_to -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(wechat_openids -> wechat_identities (identity_id));
+diesel::allow_tables_to_appear_in_same_query!(wechat_identities, wechat_openids);

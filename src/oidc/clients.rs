@@ -43,7 +43,7 @@ impl FromStr for GrantType {
 }
 
 /// Scopes wxfed understands. Requests may name others; they are ignored.
-pub const KNOWN_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
+pub const KNOWN_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access", "wechat"];
 
 /// A registered client as the provider sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +59,8 @@ pub struct Client {
     pub id_token_signing_alg: SigningAlgorithm,
     pub always_issue_refresh_token: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The WeChat app (mini-program, mobile app) this client is, if any.
+    pub wechat_app: Option<String>,
     #[serde(skip)]
     secret_hash: Option<String>,
 }
@@ -86,6 +88,7 @@ impl Client {
             id_token_signing_alg: row.id_token_signing_alg.parse().unwrap_or(SigningAlgorithm::Rs256),
             always_issue_refresh_token: row.always_issue_refresh_token,
             created_at: row.created_at.and_utc(),
+            wechat_app: row.wechat_appid,
             secret_hash: row.secret_hash,
         }
     }
@@ -150,6 +153,8 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     pub id_token_signing_alg: SigningAlgorithm,
     pub always_issue_refresh_token: bool,
+    /// Ties the client to a registered WeChat app.
+    pub wechat_app: Option<String>,
 }
 
 /// Redirect URIs must be absolute, without a fragment (RFC 6749 §3.1.2),
@@ -242,8 +247,14 @@ pub fn register(
         always_issue_refresh_token: new.always_issue_refresh_token,
         created_at: now,
         updated_at: now,
+        wechat_appid: new.wechat_app.clone(),
     };
     db::write_transaction(conn, |conn| {
+        if let Some(appid) = &row.wechat_appid
+            && db::wechat::find_app(conn, appid)?.is_none()
+        {
+            return Err(ClientError::Invalid(format!("no WeChat app `{appid}` is registered (wxfed wechat-app add)")));
+        }
         db::clients::insert(conn, &row)?;
         let event = AuditEvent::success(Action::ClientAdded)
             .with_actor(actor.0.clone())

@@ -26,6 +26,7 @@ fn describe_scope(scope: &str) -> Option<&'static str> {
         "email" => Some("See your email address"),
         "phone" => Some("See your phone number"),
         "offline_access" => Some("Keep access while you are away"),
+        "wechat" => Some("Know your WeChat identity (UnionID, OpenID)"),
         _ => None,
     }
 }

@@ -14,6 +14,7 @@ use super::error::OAuthError;
 use super::keys::KeySet;
 use super::signing::{SigningAlgorithm, verify_jws};
 use crate::accounts::Account;
+use crate::wechat::claims::WechatClaims;
 
 /// RFC 9068 §2.1: the media type of JWT access tokens.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -95,16 +96,27 @@ pub fn verify_access_token(keys: &KeySet, issuer: &str, token: &str) -> Result<A
     Ok(claims)
 }
 
-/// Extra ID token claims: the session id (OIDC Front-/Back-Channel Logout).
+/// Extra ID token claims: the session id (OIDC Front-/Back-Channel
+/// Logout) and, with scope `wechat`, the WeChat identity.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SessionClaims {
+pub struct ExtraClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    #[serde(flatten)]
+    pub wechat: WechatClaims,
 }
-impl AdditionalClaims for SessionClaims {}
+impl AdditionalClaims for ExtraClaims {}
+
+/// Userinfo's extra claims (no session id there).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UserinfoExtraClaims {
+    #[serde(flatten)]
+    pub wechat: WechatClaims,
+}
+impl AdditionalClaims for UserinfoExtraClaims {}
 
 pub type IdToken = openidconnect::IdToken<
-    SessionClaims,
+    ExtraClaims,
     CoreGenderClaim,
     openidconnect::core::CoreJweContentEncryptionAlgorithm,
     openidconnect::core::CoreJwsSigningAlgorithm,
@@ -150,6 +162,7 @@ pub struct IdTokenRequest<'a> {
     pub sid: Option<&'a str>,
     pub access_token: Option<&'a str>,
     pub lifetime_secs: u64,
+    pub wechat: WechatClaims,
 }
 
 /// Signs an ID token with the client's algorithm (OIDC Core §2), with
@@ -165,7 +178,7 @@ pub fn mint_id_token(keys: &KeySet, request: &IdTokenRequest<'_>) -> Result<Stri
         now + lifetime,
         now,
         standard_claims(request.account, request.scopes),
-        SessionClaims { sid: request.sid.map(str::to_owned) },
+        ExtraClaims { sid: request.sid.map(str::to_owned), wechat: request.wechat.clone() },
     )
     .set_authorized_party(Some(openidconnect::ClientId::new(request.client_id.to_owned())))
     .set_auth_time(request.auth_time)

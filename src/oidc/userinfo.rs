@@ -5,13 +5,14 @@
 
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL};
 use actix_web::{HttpRequest, HttpResponse, web};
-use openidconnect::core::CoreUserInfoClaims;
-use openidconnect::{EmptyAdditionalClaims, UserInfoClaims};
+use openidconnect::UserInfoClaims;
+use openidconnect::core::CoreGenderClaim;
 
+use super::clients;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::token::form_params;
-use super::tokens::{AccessTokenClaims, standard_claims, verify_access_token};
+use super::tokens::{AccessTokenClaims, UserinfoExtraClaims, standard_claims, verify_access_token};
 use crate::accounts::{AccountId, manage};
 use crate::db::{self, DbError};
 use crate::state::AppState;
@@ -62,11 +63,27 @@ async fn answer(req: &HttpRequest, state: &AppState, body: Option<&Params>) -> R
         return Err(OAuthError::new(ErrorCode::InsufficientScope, "the access token lacks the openid scope"));
     }
     let account_id = AccountId::from_db(claims.sub.clone());
-    let account = db::run(&state.db, move |conn| manage::find_by_id(conn, &account_id).map_err(DbError::from)).await?;
-    let Some(account) = account.filter(|a| a.is_active()) else {
+    let (client_id, wants_wechat) = (claims.client_id.clone(), scopes.contains(&"wechat"));
+    let found = db::run(&state.db, move |conn| -> Result<_, DbError> {
+        let Some(account) = manage::find_by_id(conn, &account_id)? else {
+            return Ok(None);
+        };
+        let wechat = if wants_wechat {
+            let client_app = clients::find(conn, &client_id)?.and_then(|c| c.wechat_app);
+            crate::wechat::claims::for_account(conn, account.id.as_str(), client_app.as_deref())?
+        } else {
+            Default::default()
+        };
+        Ok(Some((account, wechat)))
+    })
+    .await?;
+    let Some((account, wechat)) = found.filter(|(a, _)| a.is_active()) else {
         return Err(OAuthError::invalid_token("the account is disabled or gone"));
     };
-    let claims: CoreUserInfoClaims = UserInfoClaims::new(standard_claims(&account, &scopes), EmptyAdditionalClaims {});
+    let claims = UserInfoClaims::<UserinfoExtraClaims, CoreGenderClaim>::new(
+        standard_claims(&account, &scopes),
+        UserinfoExtraClaims { wechat },
+    );
     Ok(HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(claims))
 }
 

@@ -19,6 +19,8 @@ struct LoginPage {
     username: String,
     return_to: String,
     error: Option<String>,
+    /// The "Log in with WeChat" link, when a WeChat app is configured.
+    wechat_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -37,7 +39,7 @@ pub struct LoginForm {
     return_to: Option<String>,
 }
 
-fn form_page(
+async fn form_page(
     req: &HttpRequest,
     state: &AppState,
     status: StatusCode,
@@ -47,14 +49,17 @@ fn form_page(
 ) -> HttpResponse {
     let (csrf_token, builder) = csrf::form_page(req, state, status);
     let username: String = username.chars().take(64).collect();
-    render::page_with(builder, &LoginPage { csrf_token, username, return_to, error })
+    let wechat_url = crate::wechat::browser_login::available(state).await.then(|| {
+        format!("/login/wechat?{}", serde_urlencoded::to_string([("return_to", &return_to)]).unwrap_or_default())
+    });
+    render::page_with(builder, &LoginPage { csrf_token, username, return_to, error, wechat_url })
 }
 
 #[get("/login")]
 pub async fn show(req: HttpRequest, state: web::Data<AppState>, query: web::Query<LoginQuery>) -> HttpResponse {
     let query = query.into_inner();
     let return_to = safe_return_path(query.return_to.as_deref());
-    form_page(&req, &state, StatusCode::OK, query.login_hint.unwrap_or_default(), return_to, None)
+    form_page(&req, &state, StatusCode::OK, query.login_hint.unwrap_or_default(), return_to, None).await
 }
 
 #[post("/login")]
@@ -68,11 +73,11 @@ pub async fn submit(
     let return_to = safe_return_path(form.return_to.as_deref());
     if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
         let message = "This form has expired or was not sent from this site. Please try again.".to_owned();
-        return Ok(form_page(&req, &state, StatusCode::FORBIDDEN, form.username, return_to, Some(message)));
+        return Ok(form_page(&req, &state, StatusCode::FORBIDDEN, form.username, return_to, Some(message)).await);
     }
     if form.username.len() > 256 || form.password.len() > 1024 {
         let message = "Incorrect username or password.".to_owned();
-        return Ok(form_page(&req, &state, StatusCode::UNAUTHORIZED, String::new(), return_to, Some(message)));
+        return Ok(form_page(&req, &state, StatusCode::UNAUTHORIZED, String::new(), return_to, Some(message)).await);
     }
     let previous = cookies::read(&req, cookies::SESSION, &state.settings);
     let result = login_with_password(&state, &form.username, SecretString::new(form.password), previous, &meta).await;
@@ -89,7 +94,7 @@ pub async fn submit(
             let minutes = (retry_after_secs + 59) / 60;
             let message = format!("Too many failed attempts. Please try again in {minutes} minute(s).");
             let mut response =
-                form_page(&req, &state, StatusCode::TOO_MANY_REQUESTS, form.username, return_to, Some(message));
+                form_page(&req, &state, StatusCode::TOO_MANY_REQUESTS, form.username, return_to, Some(message)).await;
             if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
             }
@@ -98,5 +103,5 @@ pub async fn submit(
         Err(LoginError::Db(e)) => return Err(e.into()),
         Err(LoginError::Hash(e)) => return Err(e.into()),
     };
-    Ok(form_page(&req, &state, status, form.username, return_to, Some(message)))
+    Ok(form_page(&req, &state, status, form.username, return_to, Some(message)).await)
 }

@@ -86,6 +86,12 @@ impl TestDb {
             password_hash_concurrency: 2,
             trusted_proxies: vec![],
             key_reload_secs: 30,
+            wechat: wxfed::config::WechatSettings {
+                api_base: "http://127.0.0.1:9".into(),
+                open_base: "http://127.0.0.1:9".into(),
+                unlinked: wxfed::config::UnlinkedPolicy::Deny,
+                timeout_ms: 2000,
+            },
             tokens: wxfed::config::TokenLifetimes {
                 access_token_secs: 600,
                 id_token_secs: 3600,

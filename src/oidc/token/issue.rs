@@ -75,6 +75,11 @@ pub fn issue(
     let scopes: Vec<&str> = what.scopes.iter().map(String::as_str).collect();
     let id_token = match (what.account, scopes.contains(&"openid")) {
         (Some(account), true) => {
+            let wechat = if scopes.contains(&"wechat") {
+                crate::wechat::claims::for_account(conn, account.id.as_str(), what.client.wechat_app.as_deref())?
+            } else {
+                Default::default()
+            };
             let amr: Vec<String> = what
                 .grant
                 .map(|g| g.amr.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
@@ -93,6 +98,7 @@ pub fn issue(
                     sid,
                     access_token: Some(&access_token),
                     lifetime_secs: lifetimes.id_token_secs,
+                    wechat,
                 },
             )?)
         }

@@ -63,6 +63,7 @@ pub fn client_settings(name: &str) -> NewClient {
         scopes: vec![],
         id_token_signing_alg: SigningAlgorithm::Rs256,
         always_issue_refresh_token: false,
+        wechat_app: None,
     }
 }
 

@@ -1,0 +1,323 @@
+//! The WeChat API as it really is (shared/docs/wechat-api.md): errors come
+//! with HTTP 200 and an `errcode` (absent or 0 means success), bodies are
+//! JSON whatever the Content-Type says, every call has a timeout, and
+//! nothing secret — codes, tokens, session keys, OpenIDs, UnionIDs, the
+//! AppSecret — is ever logged (reqwest errors are stripped of their URL,
+//! which carries the query).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::{SecretString, WechatSettings};
+
+/// What went wrong, in terms of what someone must do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WechatError {
+    /// The code is wrong, used or expired: the person must log in again.
+    #[error("WeChat refused the login code (errcode {0})")]
+    InvalidCode(i64),
+    /// WeChat is busy or rate-limited: try again later.
+    #[error("WeChat is temporarily unavailable (errcode {0})")]
+    Temporary(i64),
+    /// wxfed's app credentials or server are not accepted: an operator must act.
+    #[error("WeChat rejected this app's configuration (errcode {errcode}: {meaning})")]
+    Configuration { errcode: i64, meaning: &'static str },
+    /// An access token was invalid or expired.
+    #[error("WeChat refused the access token (errcode {0})")]
+    InvalidToken(i64),
+    /// WeChat blocked this login (high-risk user).
+    #[error("WeChat blocked this login (errcode {0})")]
+    Blocked(i64),
+    /// Any other errcode.
+    #[error("WeChat answered errcode {0}")]
+    Other(i64),
+    /// No answer in time, an HTTP error, or an unreadable body.
+    #[error("WeChat could not be reached: {0}")]
+    Unreachable(String),
+}
+
+impl WechatError {
+    /// Maps a documented errcode to what it means for wxfed.
+    pub fn from_errcode(errcode: i64) -> Self {
+        match errcode {
+            40029 | 40163 | 42003 | 40030 | 42002 => Self::InvalidCode(errcode),
+            -1 | 45011 | 45009 => Self::Temporary(errcode),
+            40013 => Self::Configuration { errcode, meaning: "invalid appid" },
+            40125 | 41004 => Self::Configuration { errcode, meaning: "invalid AppSecret" },
+            40164 | 89503 | 89501 | 89506 | 89507 => {
+                Self::Configuration { errcode, meaning: "this server's IP is not in the app's whitelist" }
+            }
+            40243 => Self::Configuration { errcode, meaning: "the AppSecret is frozen" },
+            40002 | 41002 | 41008 => Self::Configuration { errcode, meaning: "wxfed sent an incomplete request" },
+            40001 | 40014 | 42001 | 41001 => Self::InvalidToken(errcode),
+            40226 => Self::Blocked(errcode),
+            other => Self::Other(other),
+        }
+    }
+
+    /// The errcode, if WeChat gave one (for the audit trail).
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Self::InvalidCode(c) | Self::Temporary(c) | Self::InvalidToken(c) | Self::Blocked(c) | Self::Other(c) => {
+                Some(*c)
+            }
+            Self::Configuration { errcode, .. } => Some(*errcode),
+            Self::Unreachable(_) => None,
+        }
+    }
+
+    /// Whether an operator has to fix something (logged loudly).
+    pub fn needs_operator(&self) -> bool {
+        matches!(self, Self::Configuration { .. })
+    }
+}
+
+/// An app's credentials, as decrypted for one call.
+#[derive(Clone)]
+pub struct AppCredentials {
+    pub appid: String,
+    pub secret: SecretString,
+}
+
+/// `sns/jscode2session`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CodeSession {
+    pub openid: String,
+    pub session_key: SecretString,
+    #[serde(default)]
+    pub unionid: Option<String>,
+}
+
+/// `sns/oauth2/access_token` (website, official account, mobile app).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OauthToken {
+    pub access_token: SecretString,
+    #[serde(default)]
+    pub expires_in: i64,
+    #[serde(default)]
+    pub refresh_token: Option<SecretString>,
+    pub openid: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub unionid: Option<String>,
+    /// 1 for an official account's "snapshot page" user: fake ids.
+    #[serde(default)]
+    pub is_snapshotuser: Option<i64>,
+}
+
+/// `sns/userinfo`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserInfo {
+    pub openid: String,
+    #[serde(default)]
+    pub nickname: Option<String>,
+    #[serde(default)]
+    pub headimgurl: Option<String>,
+    #[serde(default)]
+    pub unionid: Option<String>,
+}
+
+/// `cgi-bin/stable_token`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppAccessToken {
+    pub access_token: SecretString,
+    pub expires_in: i64,
+}
+
+/// `wxa/business/getuserphonenumber`'s `phone_info`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PhoneInfo {
+    #[serde(rename = "phoneNumber")]
+    pub phone_number: String,
+    #[serde(rename = "purePhoneNumber")]
+    pub pure_phone_number: String,
+    /// A string in the real API, a number in one doc sample: accept both.
+    #[serde(rename = "countryCode", deserialize_with = "string_or_number")]
+    pub country_code: String,
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        _ => Err(serde::de::Error::custom("expected a string or a number")),
+    }
+}
+
+impl PhoneInfo {
+    /// E.164 (`+8613800138000`).
+    pub fn e164(&self) -> String {
+        format!("+{}{}", self.country_code.trim_start_matches('+'), self.pure_phone_number)
+    }
+}
+
+#[derive(Clone)]
+pub struct WechatClient {
+    http: reqwest::Client,
+    api_base: String,
+}
+
+/// How long to wait before the one retry after WeChat's `-1` (busy).
+const BUSY_RETRY_DELAY: Duration = Duration::from_millis(300);
+
+impl WechatClient {
+    pub fn new(settings: &WechatSettings) -> Result<Self, String> {
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("wxfed/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.without_url().to_string())?;
+        Ok(Self { http, api_base: settings.api_base.clone() })
+    }
+
+    /// One request; the body is parsed as JSON whatever its Content-Type.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, WechatError> {
+        let response = request.send().await.map_err(|e| WechatError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(WechatError::Unreachable(format!("HTTP {}", status.as_u16())));
+        }
+        let body = response.bytes().await.map_err(|e| WechatError::Unreachable(e.without_url().to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| WechatError::Unreachable("the answer is not JSON".into()))?;
+        match value.get("errcode").and_then(serde_json::Value::as_i64) {
+            None | Some(0) => Ok(value),
+            Some(errcode) => Err(WechatError::from_errcode(errcode)),
+        }
+    }
+
+    /// Sends, and on WeChat's "system busy" (-1) tries exactly once more.
+    /// Safe for code exchanges: a -1 answer did not use the code.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        endpoint: &'static str,
+    ) -> Result<T, WechatError> {
+        let value = match self.send(build()).await {
+            Err(WechatError::Temporary(-1)) => {
+                tracing::warn!(endpoint, "WeChat answered -1 (busy); retrying once");
+                tokio::time::sleep(BUSY_RETRY_DELAY).await;
+                self.send(build()).await
+            }
+            other => other,
+        };
+        let value = value.inspect_err(|error| log_failure(endpoint, error))?;
+        serde_json::from_value(value).map_err(|_| {
+            let error = WechatError::Unreachable(format!("unexpected answer from {endpoint}"));
+            log_failure(endpoint, &error);
+            error
+        })
+    }
+
+    fn get(&self, path: &str, query: Vec<(&'static str, String)>) -> impl Fn() -> reqwest::RequestBuilder {
+        let (http, url) = (self.http.clone(), format!("{}{path}", self.api_base));
+        move || http.get(&url).query(&query)
+    }
+
+    /// Mini-program login: a `wx.login` code for OpenID, session key, UnionID.
+    pub async fn code_to_session(&self, app: &AppCredentials, js_code: &str) -> Result<CodeSession, WechatError> {
+        let query = vec![
+            ("appid", app.appid.clone()),
+            ("secret", app.secret.expose().to_owned()),
+            ("js_code", js_code.to_owned()),
+            ("grant_type", "authorization_code".to_owned()),
+        ];
+        self.call(self.get("/sns/jscode2session", query), "sns/jscode2session").await
+    }
+
+    /// Website / official account / mobile app login code for a user token.
+    pub async fn oauth_access_token(&self, app: &AppCredentials, code: &str) -> Result<OauthToken, WechatError> {
+        let query = vec![
+            ("appid", app.appid.clone()),
+            ("secret", app.secret.expose().to_owned()),
+            ("code", code.to_owned()),
+            ("grant_type", "authorization_code".to_owned()),
+        ];
+        self.call(self.get("/sns/oauth2/access_token", query), "sns/oauth2/access_token").await
+    }
+
+    pub async fn userinfo(&self, access_token: &SecretString, openid: &str) -> Result<UserInfo, WechatError> {
+        let query = vec![
+            ("access_token", access_token.expose().to_owned()),
+            ("openid", openid.to_owned()),
+            ("lang", "zh_CN".to_owned()),
+        ];
+        self.call(self.get("/sns/userinfo", query), "sns/userinfo").await
+    }
+
+    /// The app's access token in stable mode: the same token while it is
+    /// valid, however many instances ask (`force_refresh` replaces it).
+    pub async fn stable_token(&self, app: &AppCredentials, force_refresh: bool) -> Result<AppAccessToken, WechatError> {
+        let (http, url) = (self.http.clone(), format!("{}/cgi-bin/stable_token", self.api_base));
+        let body = serde_json::json!({
+            "grant_type": "client_credential",
+            "appid": app.appid,
+            "secret": app.secret.expose(),
+            "force_refresh": force_refresh,
+        });
+        self.call(move || http.post(&url).json(&body), "cgi-bin/stable_token").await
+    }
+
+    /// A getPhoneNumber code for the verified phone number.
+    pub async fn phone_number(&self, access_token: &SecretString, code: &str) -> Result<PhoneInfo, WechatError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            phone_info: PhoneInfo,
+        }
+        let (http, url) = (self.http.clone(), format!("{}/wxa/business/getuserphonenumber", self.api_base));
+        let token = access_token.expose().to_owned();
+        let body = serde_json::json!({ "code": code });
+        let answer: Answer = self
+            .call(
+                move || http.post(&url).query(&[("access_token", token.as_str())]).json(&body),
+                "wxa/getuserphonenumber",
+            )
+            .await?;
+        Ok(answer.phone_info)
+    }
+}
+
+/// Operator problems are logged loudly; the rest quietly. Never the
+/// request itself: it carries the secret and the code.
+fn log_failure(endpoint: &'static str, error: &WechatError) {
+    if error.needs_operator() {
+        tracing::error!(endpoint, %error, "WeChat rejected wxfed's configuration; an operator must fix the app settings");
+    } else {
+        tracing::warn!(endpoint, %error, "WeChat call failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errcodes_map_to_what_someone_must_do() {
+        assert_eq!(WechatError::from_errcode(40163), WechatError::InvalidCode(40163));
+        assert_eq!(WechatError::from_errcode(42003), WechatError::InvalidCode(42003));
+        assert_eq!(WechatError::from_errcode(-1), WechatError::Temporary(-1));
+        assert_eq!(WechatError::from_errcode(45011), WechatError::Temporary(45011));
+        assert!(WechatError::from_errcode(40125).needs_operator());
+        assert!(WechatError::from_errcode(40164).needs_operator());
+        assert_eq!(WechatError::from_errcode(42001), WechatError::InvalidToken(42001));
+        assert_eq!(WechatError::from_errcode(12345), WechatError::Other(12345));
+    }
+
+    #[test]
+    fn country_codes_arrive_as_strings_or_numbers() {
+        let a: PhoneInfo =
+            serde_json::from_str(r#"{"phoneNumber":"13800138000","purePhoneNumber":"13800138000","countryCode":"86"}"#)
+                .unwrap();
+        let b: PhoneInfo =
+            serde_json::from_str(r#"{"phoneNumber":"13800138000","purePhoneNumber":"13800138000","countryCode":86}"#)
+                .unwrap();
+        assert_eq!(a.e164(), "+8613800138000");
+        assert_eq!(b.e164(), "+8613800138000");
+    }
+}

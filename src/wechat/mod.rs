@@ -1,0 +1,35 @@
+//! The WeChat side of wxfed: the API client, registered apps, identities
+//! (UnionID / OpenID, merges, linking), shared app access tokens, and the
+//! browser login with WeChat.
+
+pub mod app_tokens;
+pub mod apps;
+pub mod browser_login;
+pub mod claims;
+pub mod client;
+pub mod identities;
+pub mod phone;
+
+use crate::db::DbError;
+
+/// Everything that can stop a WeChat flow, for handlers to turn into a
+/// page or an RFC error.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error(transparent)]
+    Wechat(#[from] client::WechatError),
+    #[error(transparent)]
+    App(#[from] apps::AppError),
+    #[error(transparent)]
+    Identity(#[from] identities::IdentityError),
+    #[error(transparent)]
+    Manage(#[from] crate::accounts::manage::ManageError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for FlowError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
