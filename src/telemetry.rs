@@ -7,8 +7,11 @@ use crate::config::LogFormat;
 /// Installs the global subscriber. `RUST_LOG` wins over the configured
 /// level when set. Safe to call more than once (later calls do nothing).
 pub fn init(format: LogFormat, level: &str, to_stderr: bool) {
+    // HTTP client internals stay quiet whatever the level: at debug they
+    // print full request URLs, and WeChat's carry secrets and codes.
+    let quiet = ",reqwest=warn,hyper=warn,hyper_util=warn,h2=warn,native_tls=warn";
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
+        .or_else(|_| EnvFilter::try_new(format!("{level}{quiet}")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = if to_stderr {
         std::io::IsTerminal::is_terminal(&std::io::stderr())

@@ -113,6 +113,7 @@ impl Drop for TestDb {
     }
 }
 
+#[derive(Clone)]
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,

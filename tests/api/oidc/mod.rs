@@ -46,7 +46,8 @@ pub type Rp =
 /// A provider with a logged-in browser and a registered client.
 pub struct Provider {
     pub app: TestApp,
-    pub db: TestDb,
+    /// Shared, so that a test's other fixtures can hold it too.
+    pub db: std::rc::Rc<TestDb>,
     pub client_id: String,
     pub client_secret: Option<String>,
     pub account_id: String,
@@ -79,7 +80,8 @@ impl Provider {
         Self::on(app, db, client).await
     }
 
-    pub async fn on(app: TestApp, db: TestDb, client: NewClient) -> Self {
+    pub async fn on(app: TestApp, db: impl Into<std::rc::Rc<TestDb>>, client: NewClient) -> Self {
+        let db = db.into();
         let account = app.add_user("alice", PASSWORD).await;
         let (client_id, client_secret) = app.register_client(client).await;
         assert_eq!(app.login("alice", PASSWORD).await.status(), 303);
