@@ -34,10 +34,12 @@ pub struct AuditRow {
 /// the chain. On SQLite the surrounding `BEGIN IMMEDIATE` already holds the
 /// database write lock.
 pub fn lock_head(conn: &mut DbConn) -> QueryResult<(i64, String)> {
+    // One statement takes the lock and reads the head: the lock is held
+    // for as few round trips as possible.
     diesel::update(audit_chain_head::table.find(1))
         .set(audit_chain_head::last_seq.eq(audit_chain_head::last_seq))
-        .execute(conn)?;
-    audit_chain_head::table.find(1).select((audit_chain_head::last_seq, audit_chain_head::last_hash)).first(conn)
+        .returning((audit_chain_head::last_seq, audit_chain_head::last_hash))
+        .get_result(conn)
 }
 
 pub fn read_head(conn: &mut DbConn) -> QueryResult<(i64, String)> {

@@ -151,6 +151,10 @@ pub fn open_pool(target: &DatabaseTarget, size: u32) -> Result<DbPool, OpenError
     r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(Duration::from_secs(10))
+        // No `SELECT 1` before every use: a broken connection shows up as a
+        // query error and is discarded by `has_broken`; the probe only cost
+        // a round trip per request.
+        .test_on_check_out(false)
         .build(ConnectionManager::new(target.clone()))
         .map_err(|e| OpenError::Connect(e.to_string()))
 }
@@ -175,6 +179,9 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> Result<usize, OpenError> {
     conn.revert_all_migrations(source).map(|reverted| reverted.len()).map_err(|e| OpenError::Migrate(e.to_string()))
 }
 
+/// One SQLite writer at a time per process (see [`write_transaction`]).
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `f` in a transaction meant to write.
 ///
 /// On SQLite this is `BEGIN IMMEDIATE`: a deferred transaction that reads
@@ -196,6 +203,11 @@ where
     if !outermost_sqlite {
         return conn.transaction(f);
     }
+    // SQLite allows one writer at a time. Writers of this process queue
+    // here and are handed the lock at once; left to SQLite they would poll
+    // with its busy handler, sleeping 1 to 100 ms between tries. (Other
+    // processes — the CLI — still meet the busy handler.)
+    let _writer = SQLITE_WRITER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let DbConn::Sqlite(inner) = conn {
         AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
     }

@@ -64,10 +64,15 @@ pub fn mint_access_token(
     keys: &KeySet,
     request: &AccessTokenRequest<'_>,
 ) -> Result<(String, AccessTokenClaims), OAuthError> {
-    let key =
-        keys.signing_key(SigningAlgorithm::Rs256).ok_or_else(|| OAuthError::server_error("no active RS256 key"))?;
+    let claims = access_token_claims(request);
+    let token = sign_access_token(keys, &claims)?;
+    Ok((token, claims))
+}
+
+/// The claims of a new access token (a fresh `jti`), not yet signed.
+pub fn access_token_claims(request: &AccessTokenRequest<'_>) -> AccessTokenClaims {
     let now = Utc::now().timestamp();
-    let claims = AccessTokenClaims {
+    AccessTokenClaims {
         iss: request.issuer.to_owned(),
         sub: request.subject.to_owned(),
         aud: request.client_id.to_owned(),
@@ -79,9 +84,14 @@ pub fn mint_access_token(
         auth_time: request.auth_time.map(|t| t.timestamp()),
         sid: request.sid.map(str::to_owned),
         gid: request.grant_id.map(str::to_owned),
-    };
-    let token = key.sign_jwt(ACCESS_TOKEN_TYP, &claims).map_err(OAuthError::server_error)?;
-    Ok((token, claims))
+    }
+}
+
+/// Signs access token claims with the active RS256 key.
+pub fn sign_access_token(keys: &KeySet, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
+    let key =
+        keys.signing_key(SigningAlgorithm::Rs256).ok_or_else(|| OAuthError::server_error("no active RS256 key"))?;
+    key.sign_jwt(ACCESS_TOKEN_TYP, claims).map_err(OAuthError::server_error)
 }
 
 /// Checks an access token's signature, type, issuer and expiry. Whether it

@@ -2,7 +2,7 @@
 
 use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 
-use super::issue::{Issuance, TokenResponse, active_account, issue, revoke_for_reuse};
+use super::issue::{Issuance, Prepared, TokenResponse, active_account, prepare, revoke_for_reuse, sign};
 use crate::audit::Action;
 use crate::db;
 use crate::http::RequestMeta;
@@ -39,7 +39,7 @@ pub async fn exchange(
     let keys = state.keys.current();
     let (state, meta) = (state.clone(), meta.clone());
     db::run(&state.db.clone(), move |conn| {
-        db::write_transaction(conn, |conn| -> Result<Result<TokenResponse, OAuthError>, OAuthError> {
+        let decided = db::write_transaction(conn, |conn| -> Result<Result<Prepared, OAuthError>, OAuthError> {
             let now = db::now();
             let invalid = |why: &str| Ok(Err(OAuthError::invalid_grant(why.to_owned())));
             let Some(code) = db::grants::find_code(conn, &code_hash)? else {
@@ -95,8 +95,10 @@ pub async fn exchange(
                 scopes: &scopes,
                 nonce: code.nonce.as_deref(),
             };
-            Ok(Ok(issue(conn, &state, &keys, &meta, &issuance, now)?))
-        })
+            Ok(Ok(prepare(conn, &state, &meta, &issuance, now)?))
+        })?;
+        // Signed after the commit: the locks are already released.
+        Ok::<_, OAuthError>(decided.and_then(|prepared| sign(&state, &keys, prepared)))
     })
     .await?
 }

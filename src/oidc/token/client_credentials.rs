@@ -1,7 +1,7 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client
 //! acting for itself. No ID token, no refresh token; `sub` is the client.
 
-use super::issue::{Issuance, TokenResponse, issue};
+use super::issue::{Issuance, TokenResponse, prepare, sign};
 use crate::db;
 use crate::http::RequestMeta;
 use crate::oidc::clients::{Client, GrantType};
@@ -32,7 +32,7 @@ pub async fn exchange(
     let keys = state.keys.current();
     let (state, meta) = (state.clone(), meta.clone());
     db::run(&state.db.clone(), move |conn| {
-        db::write_transaction(conn, |conn| {
+        let prepared = db::write_transaction(conn, |conn| {
             let issuance = Issuance {
                 grant_type: GrantType::ClientCredentials,
                 client: &client,
@@ -41,8 +41,9 @@ pub async fn exchange(
                 scopes: &scopes,
                 nonce: None,
             };
-            issue(conn, &state, &keys, &meta, &issuance, db::now())
-        })
+            prepare(conn, &state, &meta, &issuance, db::now())
+        })?;
+        sign(&state, &keys, prepared)
     })
     .await
 }

@@ -1,6 +1,12 @@
-//! Minting the tokens of one successful token request, shared by the grant
-//! types. Runs on the blocking pool (signing is CPU work) inside the
-//! caller's write transaction.
+//! Issuing the tokens of one successful token request, shared by the grant
+//! types, in two steps:
+//!
+//! 1. [`prepare`], inside the caller's write transaction: decide the
+//!    claims (with a fresh `jti`), store the new refresh token, extend the
+//!    grant, record the issue in the audit trail.
+//! 2. [`sign`], after the commit: the signatures. Signing is the costly
+//!    part, and doing it outside the transaction keeps the database write
+//!    lock (SQLite) and the audit chain's row lock (PostgreSQL) short.
 
 use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
@@ -12,9 +18,13 @@ use crate::http::RequestMeta;
 use crate::oidc::clients::{Client, GrantType};
 use crate::oidc::error::OAuthError;
 use crate::oidc::keys::KeySet;
-use crate::oidc::tokens::{AccessTokenRequest, IdTokenRequest, mint_access_token, mint_id_token};
+use crate::oidc::signing::SigningAlgorithm;
+use crate::oidc::tokens::{
+    AccessTokenClaims, AccessTokenRequest, IdTokenRequest, access_token_claims, mint_id_token, sign_access_token,
+};
 use crate::secrets::{random_token, sha256_hex};
 use crate::state::AppState;
+use crate::wechat::claims::WechatClaims;
 
 /// RFC 6749 §5.1 (+ OIDC Core §3.1.3.3 `id_token`).
 #[derive(Debug, Serialize)]
@@ -43,65 +53,71 @@ pub fn seconds(secs: u64) -> Duration {
     Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
 }
 
-/// Signs the access token (and ID token), stores a new refresh token when
-/// one is due, and records the issue. Call inside a write transaction.
-pub fn issue(
+/// Everything decided and stored; only the signatures are left.
+pub struct Prepared {
+    access: AccessTokenClaims,
+    id_token: Option<IdTokenInput>,
+    refresh_token: Option<String>,
+    expires_in: u64,
+}
+
+struct IdTokenInput {
+    client_id: String,
+    alg: SigningAlgorithm,
+    account: Account,
+    scopes: Vec<String>,
+    nonce: Option<String>,
+    auth_time: Option<chrono::DateTime<chrono::Utc>>,
+    amr: Vec<String>,
+    sid: Option<String>,
+    wechat: WechatClaims,
+    lifetime_secs: u64,
+}
+
+/// Step 1, inside a write transaction.
+pub fn prepare(
     conn: &mut DbConn,
     state: &AppState,
-    keys: &KeySet,
     meta: &RequestMeta,
     what: &Issuance<'_>,
     now: NaiveDateTime,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Prepared, OAuthError> {
     let settings = &state.settings;
     let lifetimes = settings.tokens;
     let scope = what.scopes.join(" ");
-    let subject = what.account.map(|a| a.id.as_str()).unwrap_or(&what.client.client_id);
-    let auth_time = what.grant.and_then(|g| g.auth_time).map(|t| t.and_utc());
-    let sid = what.grant.and_then(|g| g.sid.as_deref());
-    let (access_token, claims) = mint_access_token(
-        keys,
-        &AccessTokenRequest {
-            issuer: &settings.issuer,
-            subject,
-            client_id: &what.client.client_id,
-            scope: &scope,
-            auth_time,
-            sid,
-            grant_id: what.grant.map(|g| g.id.as_str()),
-            lifetime_secs: lifetimes.access_token_secs,
-        },
-    )?;
     let scopes: Vec<&str> = what.scopes.iter().map(String::as_str).collect();
+    let auth_time = what.grant.and_then(|g| g.auth_time).map(|t| t.and_utc());
+    let sid = what.grant.and_then(|g| g.sid.clone());
+    let access = access_token_claims(&AccessTokenRequest {
+        issuer: &settings.issuer,
+        subject: what.account.map(|a| a.id.as_str()).unwrap_or(&what.client.client_id),
+        client_id: &what.client.client_id,
+        scope: &scope,
+        auth_time,
+        sid: sid.as_deref(),
+        grant_id: what.grant.map(|g| g.id.as_str()),
+        lifetime_secs: lifetimes.access_token_secs,
+    });
     let id_token = match (what.account, scopes.contains(&"openid")) {
-        (Some(account), true) => {
-            let wechat = if scopes.contains(&"wechat") {
-                crate::wechat::claims::for_account(conn, account.id.as_str(), what.client.wechat_app.as_deref())?
-            } else {
-                Default::default()
-            };
-            let amr: Vec<String> = what
+        (Some(account), true) => Some(IdTokenInput {
+            client_id: what.client.client_id.clone(),
+            alg: what.client.id_token_signing_alg,
+            account: account.clone(),
+            scopes: what.scopes.to_vec(),
+            nonce: what.nonce.map(str::to_owned),
+            auth_time,
+            amr: what
                 .grant
                 .map(|g| g.amr.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
-                .unwrap_or_default();
-            Some(mint_id_token(
-                keys,
-                &IdTokenRequest {
-                    issuer: &settings.issuer,
-                    client_id: &what.client.client_id,
-                    alg: what.client.id_token_signing_alg,
-                    account,
-                    scopes: &scopes,
-                    nonce: what.nonce,
-                    auth_time,
-                    amr: &amr,
-                    sid,
-                    access_token: Some(&access_token),
-                    lifetime_secs: lifetimes.id_token_secs,
-                    wechat,
-                },
-            )?)
-        }
+                .unwrap_or_default(),
+            sid: sid.clone(),
+            wechat: if scopes.contains(&"wechat") {
+                crate::wechat::claims::for_account(conn, account.id.as_str(), what.client.wechat_app.as_deref())?
+            } else {
+                WechatClaims::default()
+            },
+            lifetime_secs: lifetimes.id_token_secs,
+        }),
         _ => None,
     };
     let wants_refresh = what.client.allows_grant(GrantType::RefreshToken)
@@ -130,8 +146,8 @@ pub fn issue(
         .with_client(what.client.client_id.clone())
         .with_request(meta)
         .with_detail("grant_type", what.grant_type.as_str())
-        .with_detail("scope", scope.clone())
-        .with_detail("jti", claims.jti.clone())
+        .with_detail("scope", scope)
+        .with_detail("jti", access.jti.clone())
         .with_detail("id_token", id_token.is_some())
         .with_detail("refresh_token", refresh_token.is_some());
     if let Some(account) = what.account {
@@ -141,13 +157,42 @@ pub fn issue(
         event = event.with_detail("grant", grant.id.clone());
     }
     audit::append(conn, &state.secrets, &event)?;
+    Ok(Prepared { access, id_token, refresh_token, expires_in: lifetimes.access_token_secs })
+}
+
+/// Step 2, after the commit: the signatures.
+pub fn sign(state: &AppState, keys: &KeySet, prepared: Prepared) -> Result<TokenResponse, OAuthError> {
+    let access_token = sign_access_token(keys, &prepared.access)?;
+    let id_token = match &prepared.id_token {
+        Some(input) => {
+            let scopes: Vec<&str> = input.scopes.iter().map(String::as_str).collect();
+            Some(mint_id_token(
+                keys,
+                &IdTokenRequest {
+                    issuer: &state.settings.issuer,
+                    client_id: &input.client_id,
+                    alg: input.alg,
+                    account: &input.account,
+                    scopes: &scopes,
+                    nonce: input.nonce.as_deref(),
+                    auth_time: input.auth_time,
+                    amr: &input.amr,
+                    sid: input.sid.as_deref(),
+                    access_token: Some(&access_token),
+                    lifetime_secs: input.lifetime_secs,
+                    wechat: input.wechat.clone(),
+                },
+            )?)
+        }
+        None => None,
+    };
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: lifetimes.access_token_secs,
-        refresh_token,
+        expires_in: prepared.expires_in,
+        refresh_token: prepared.refresh_token,
         id_token,
-        scope,
+        scope: prepared.access.scope,
     })
 }
 

@@ -4,7 +4,7 @@
 //! §4.14.2) — unless it comes back within a few seconds, which is how a
 //! mini-program's parallel requests look.
 
-use super::issue::{Issuance, TokenResponse, active_account, issue, revoke_for_reuse, seconds};
+use super::issue::{Issuance, Prepared, TokenResponse, active_account, prepare, revoke_for_reuse, seconds, sign};
 use crate::audit::Action;
 use crate::db;
 use crate::http::RequestMeta;
@@ -25,7 +25,7 @@ pub async fn exchange(
     let keys = state.keys.current();
     let (state, meta) = (state.clone(), meta.clone());
     db::run(&state.db.clone(), move |conn| {
-        db::write_transaction(conn, |conn| -> Result<Result<TokenResponse, OAuthError>, OAuthError> {
+        let decided = db::write_transaction(conn, |conn| -> Result<Result<Prepared, OAuthError>, OAuthError> {
             let now = db::now();
             let invalid = |why: &str| Ok(Err(OAuthError::invalid_grant(why.to_owned())));
             let Some(token) = db::grants::find_refresh(conn, &token_hash)? else {
@@ -78,8 +78,10 @@ pub async fn exchange(
                 scopes: &scopes,
                 nonce: None,
             };
-            Ok(Ok(issue(conn, &state, &keys, &meta, &issuance, now)?))
-        })
+            Ok(Ok(prepare(conn, &state, &meta, &issuance, now)?))
+        })?;
+        // Signed after the commit: the locks are already released.
+        Ok::<_, OAuthError>(decided.and_then(|prepared| sign(&state, &keys, prepared)))
     })
     .await?
 }
