@@ -15,3 +15,4 @@ pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod wechat_sim;
