@@ -2,11 +2,11 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin wxfed && strip target/release/wxfed
+RUN cargo build --release --locked --bin wxfed --bin wechat-sim && strip target/release/wxfed target/release/wechat-sim
 
 FROM debian:bookworm-slim
 RUN useradd --system --home /var/lib/wxfed --create-home wxfed
-COPY --from=build /src/target/release/wxfed /usr/local/bin/wxfed
+COPY --from=build /src/target/release/wxfed /src/target/release/wechat-sim /usr/local/bin/
 USER wxfed
 WORKDIR /var/lib/wxfed
 ENV WXFED_BIND=0.0.0.0:8080 \

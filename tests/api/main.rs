@@ -15,3 +15,4 @@ mod migrations;
 mod oidc;
 mod sessions;
 mod startup_errors;
+mod wechat;
