@@ -541,6 +541,8 @@ async fn measure_endpoints(db: &BenchDb, config: &Config) -> Result<(Measured, M
             id_token_signing_alg: SigningAlgorithm::Rs256,
             always_issue_refresh_token: false,
             wechat_app: None,
+            host_app: false,
+            trust_host: None,
         };
         let (client, secret) = wxfed::oidc::clients::register(&mut conn, &backend.secrets, &actor, &client)?;
         (client.client_id, secret.ok_or("a confidential client has a secret")?)

@@ -166,6 +166,8 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .service(wechat::browser_login::start)
         .service(wechat::browser_login::callback)
         .service(wechat::browser_login::bind)
+        .service(wechat::host_codes::issue)
+        .service(wechat::facade::jscode2session)
         .route(paths::USERINFO, web::get().to(oidc::userinfo::userinfo_get))
         .route(paths::USERINFO, web::post().to(oidc::userinfo::userinfo_post))
         .route(paths::END_SESSION, web::get().to(oidc::end_session::end_session_get))
@@ -217,6 +219,7 @@ async fn sweep_sessions(state: AppState) {
             let ended = policy.sweep_expired(conn, &secrets, db::now())?;
             db::write_transaction(conn, |conn| {
                 db::grants::purge_expired(conn, db::now())?;
+                db::wechat::purge_host_codes(conn, db::now() - chrono::Duration::days(1))?;
                 db::wechat::purge_expired(conn, db::now())
             })?;
             Ok(ended)

@@ -41,6 +41,30 @@ pub struct LoginSuccess {
     pub session: Session,
 }
 
+/// The account, and the new session's cookie value and session if one
+/// was opened.
+type Authenticated = (Account, Option<(String, Session)>);
+
+/// What a password check should leave behind.
+enum OnSuccess {
+    /// A browser session (replacing the browser's previous one).
+    OpenSession { previous_session: Option<String> },
+    /// Nothing: the caller only needs to know who it is (an app linking a
+    /// WeChat identity through the token endpoint).
+    JustVerify,
+}
+
+/// Checks `username` / `password` with the same throttling, constant-cost
+/// verification and audit as a browser login, without opening a session.
+pub async fn verify_password(
+    state: &AppState,
+    username: &str,
+    password: SecretString,
+    meta: &RequestMeta,
+) -> Result<Account, LoginError> {
+    authenticate(state, username, password, OnSuccess::JustVerify, meta).await.map(|(account, _)| account)
+}
+
 struct Candidate {
     account: Option<(Account, Option<String>)>,
     blocked_until: Option<NaiveDateTime>,
@@ -56,6 +80,19 @@ pub async fn login_with_password(
     previous_session: Option<String>,
     meta: &RequestMeta,
 ) -> Result<LoginSuccess, LoginError> {
+    let (account, session) =
+        authenticate(state, username, password, OnSuccess::OpenSession { previous_session }, meta).await?;
+    let (cookie_value, session) = session.ok_or_else(|| LoginError::Db(DbError::Canceled))?;
+    Ok(LoginSuccess { account, cookie_value, session })
+}
+
+async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: SecretString,
+    on_success: OnSuccess,
+    meta: &RequestMeta,
+) -> Result<Authenticated, LoginError> {
     let username_key = Username::parse(username).map(|u| u.key()).unwrap_or_default();
     let throttle = state.throttle_policy;
     let user_key = throttle.for_username(&username_key);
@@ -100,7 +137,7 @@ pub async fn login_with_password(
     // The transaction returns the refusal as a value, not an error: a
     // failed attempt's throttle count and audit record must commit too.
     db::run(&state.db, move |conn| {
-        db::write_transaction(conn, |conn| -> Result<Result<LoginSuccess, LoginError>, LoginError> {
+        db::write_transaction(conn, |conn| -> Result<Result<Authenticated, LoginError>, LoginError> {
             let meta = &meta_owned;
             let now = db::now();
             if let Some(until) = throttle.lock(conn, &[&user_key, &ip_key], now)? {
@@ -123,19 +160,25 @@ pub async fn login_with_password(
                 return Ok(Err(LoginError::Disabled));
             }
             throttle.clear(conn, &user_key)?;
-            // A fresh session id on every login (no fixation); the
-            // browser's previous session, if any, ends here.
-            if let Some(previous) = &previous_session {
-                db::sessions::delete(conn, &crate::secrets::sha256_hex(previous.as_bytes()))?;
-            }
-            let (cookie_value, session) = sessions.create(conn, &account.id, &["pwd"], meta, now)?;
-            let event = AuditEvent::success(Action::LoginPassword)
+            let mut event = AuditEvent::success(Action::LoginPassword)
                 .with_actor(format!("account:{}", account.id))
                 .with_account(account.id.as_str())
-                .with_request(meta)
-                .with_detail("session", &session.id_hash[..16]);
+                .with_request(meta);
+            let session = match &on_success {
+                OnSuccess::OpenSession { previous_session } => {
+                    // A fresh session id on every login (no fixation); the
+                    // browser's previous session, if any, ends here.
+                    if let Some(previous) = previous_session {
+                        db::sessions::delete(conn, &crate::secrets::sha256_hex(previous.as_bytes()))?;
+                    }
+                    let (cookie_value, session) = sessions.create(conn, &account.id, &["pwd"], meta, now)?;
+                    event = event.with_detail("session", &session.id_hash[..16]);
+                    Some((cookie_value, session))
+                }
+                OnSuccess::JustVerify => None,
+            };
             audit::append(conn, &secrets, &event)?;
-            Ok(Ok(LoginSuccess { account, cookie_value, session }))
+            Ok(Ok((account, session)))
         })
     })
     .await?

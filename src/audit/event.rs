@@ -54,6 +54,11 @@ pub enum Action {
     WechatIdentityMerged,
     WechatIdentityLinked,
     WechatIdentityUnlinked,
+    PhoneVerified,
+    TokenExchange,
+    HostCodeIssued,
+    HostCodeRedeemed,
+    FacadeCall,
 }
 
 impl Action {
@@ -89,6 +94,11 @@ impl Action {
             Self::WechatIdentityMerged => "wechat_identity.merged",
             Self::WechatIdentityLinked => "wechat_identity.linked",
             Self::WechatIdentityUnlinked => "wechat_identity.unlinked",
+            Self::PhoneVerified => "wechat_identity.phone_verified",
+            Self::TokenExchange => "oidc.token_exchange",
+            Self::HostCodeIssued => "finclip.host_code_issued",
+            Self::HostCodeRedeemed => "finclip.host_code_redeemed",
+            Self::FacadeCall => "finclip.jscode2session",
         }
     }
 
@@ -107,7 +117,12 @@ impl Action {
             | Self::EndSession
             | Self::LoginWechat
             | Self::WechatIdentityCreated
-            | Self::WechatIdentityMerged => Category::Authentication,
+            | Self::WechatIdentityMerged
+            | Self::PhoneVerified
+            | Self::TokenExchange
+            | Self::HostCodeIssued
+            | Self::HostCodeRedeemed
+            | Self::FacadeCall => Category::Authentication,
             Self::UserAdded
             | Self::UserPasswordSet
             | Self::UserDisabled

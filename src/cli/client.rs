@@ -55,6 +55,13 @@ pub struct AddArgs {
     /// OpenID is released with scope `wechat`.
     #[arg(long, value_name = "APPID")]
     wechat_app: Option<String>,
+    /// The enterprise's own app hosting mini-programs (FinClip): its access
+    /// tokens may ask for wx.login-shaped codes.
+    #[arg(long)]
+    host_app: bool,
+    /// Accept this host client's access tokens in a token exchange (FinClip scheme 3).
+    #[arg(long, value_name = "CLIENT_ID")]
+    trust_host: Option<String>,
 }
 
 fn parse_alg(value: &str) -> Result<SigningAlgorithm, String> {
@@ -92,6 +99,8 @@ pub fn run(command: ClientCommand, backend: &Backend, json: bool) -> Result<Exit
                 id_token_signing_alg: args.id_token_alg,
                 always_issue_refresh_token: args.refresh_tokens,
                 wechat_app: args.wechat_app,
+                host_app: args.host_app,
+                trust_host: args.trust_host,
             };
             let (client, secret) = clients::register(conn, secrets, &actor, &new)?;
             let mut value = serde_json::to_value(&client).unwrap_or_default();

@@ -23,6 +23,8 @@ pub struct ClientRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub wechat_appid: Option<String>,
+    pub host_app: bool,
+    pub trusted_host_client: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &ClientRow) -> QueryResult<()> {

@@ -105,6 +105,20 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         wechat_appid -> Nullable<Text>,
+        host_app -> Bool,
+        trusted_host_client -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    host_codes (code_hash) {
+        code_hash -> Text,
+        account_id -> Text,
+        appid -> Text,
+        host_client_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
     }
 }
 

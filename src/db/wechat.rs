@@ -368,3 +368,50 @@ pub fn purge_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize
         diesel::delete(wechat_pending_binds::table.filter(wechat_pending_binds::expires_at.lt(now))).execute(conn)?;
     Ok(states + binds)
 }
+
+// --- host-issued codes (FinClip scheme 1) ---
+
+use super::schema::host_codes;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = host_codes)]
+pub struct HostCodeRow {
+    pub code_hash: String,
+    pub account_id: String,
+    pub appid: String,
+    pub host_client_id: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub consumed_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_host_code(conn: &mut DbConn, row: &HostCodeRow) -> QueryResult<()> {
+    diesel::insert_into(host_codes::table).values(row).execute(conn).map(|_| ())
+}
+
+pub fn find_host_code(conn: &mut DbConn, code_hash: &str) -> QueryResult<Option<HostCodeRow>> {
+    host_codes::table.find(code_hash).select(HostCodeRow::as_select()).first(conn).optional()
+}
+
+/// Marks a host code used; only the first caller gets `true`.
+pub fn consume_host_code(conn: &mut DbConn, code_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(host_codes::table.find(code_hash).filter(host_codes::consumed_at.is_null()))
+        .set(host_codes::consumed_at.eq(now))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Host codes are kept a day after expiry (a reuse then still says 40163).
+pub fn purge_host_codes(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(host_codes::table.filter(host_codes::expires_at.lt(before))).execute(conn)
+}
+
+pub fn set_identity_phone(conn: &mut DbConn, id: &str, phone: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(wechat_identities::table.find(id))
+        .set((
+            wechat_identities::phone.eq(phone),
+            wechat_identities::phone_verified_at.eq(now),
+            wechat_identities::updated_at.eq(now),
+        ))
+        .execute(conn)
+}

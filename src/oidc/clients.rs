@@ -18,7 +18,12 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8693 (WeChat codes, host-app access tokens).
+    TokenExchange,
 }
+
+/// RFC 8693 §2.1.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 impl GrantType {
     pub fn as_str(self) -> &'static str {
@@ -26,6 +31,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::TokenExchange => TOKEN_EXCHANGE_GRANT,
         }
     }
 }
@@ -37,6 +43,7 @@ impl FromStr for GrantType {
             "authorization_code" => Ok(Self::AuthorizationCode),
             "refresh_token" => Ok(Self::RefreshToken),
             "client_credentials" => Ok(Self::ClientCredentials),
+            TOKEN_EXCHANGE_GRANT => Ok(Self::TokenExchange),
             other => Err(format!("unknown grant type `{other}`")),
         }
     }
@@ -61,6 +68,11 @@ pub struct Client {
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// The WeChat app (mini-program, mobile app) this client is, if any.
     pub wechat_app: Option<String>,
+    /// A host app (FinClip): its access tokens may ask for wx.login codes.
+    pub host_app: bool,
+    /// The host client whose access tokens this client accepts in a token
+    /// exchange (FinClip scheme 3).
+    pub trust_host: Option<String>,
     #[serde(skip)]
     secret_hash: Option<String>,
 }
@@ -89,6 +101,8 @@ impl Client {
             always_issue_refresh_token: row.always_issue_refresh_token,
             created_at: row.created_at.and_utc(),
             wechat_app: row.wechat_appid,
+            host_app: row.host_app,
+            trust_host: row.trusted_host_client,
             secret_hash: row.secret_hash,
         }
     }
@@ -155,6 +169,8 @@ pub struct NewClient {
     pub always_issue_refresh_token: bool,
     /// Ties the client to a registered WeChat app.
     pub wechat_app: Option<String>,
+    pub host_app: bool,
+    pub trust_host: Option<String>,
 }
 
 /// Redirect URIs must be absolute, without a fragment (RFC 6749 §3.1.2),
@@ -195,10 +211,13 @@ impl NewClient {
         for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
             validate_redirect_uri(uri).map_err(invalid)?;
         }
-        let mut grants = if self.grant_types.is_empty() {
-            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
-        } else {
+        let mut grants = if !self.grant_types.is_empty() {
             self.grant_types.clone()
+        } else if self.wechat_app.is_some() || self.trust_host.is_some() {
+            // A mini-program or app client logs in by exchanging codes.
+            vec![GrantType::TokenExchange, GrantType::RefreshToken]
+        } else {
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
         };
         grants.dedup();
         if grants.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
@@ -248,12 +267,23 @@ pub fn register(
         created_at: now,
         updated_at: now,
         wechat_appid: new.wechat_app.clone(),
+        host_app: new.host_app,
+        trusted_host_client: new.trust_host.clone(),
     };
     db::write_transaction(conn, |conn| {
         if let Some(appid) = &row.wechat_appid
             && db::wechat::find_app(conn, appid)?.is_none()
         {
             return Err(ClientError::Invalid(format!("no WeChat app `{appid}` is registered (wxfed wechat-app add)")));
+        }
+        if let Some(host) = &row.trusted_host_client {
+            match db::clients::find(conn, host)? {
+                Some(host) if host.host_app => {}
+                Some(_) => {
+                    return Err(ClientError::Invalid(format!("the client `{host}` is not a host app (--host-app)")));
+                }
+                None => return Err(ClientError::Invalid(format!("no client `{host}` to trust"))),
+            }
         }
         db::clients::insert(conn, &row)?;
         let event = AuditEvent::success(Action::ClientAdded)

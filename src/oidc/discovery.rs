@@ -41,6 +41,8 @@ pub struct ExtraMetadata {
     /// RFC 9207: the authorization response carries `iss`.
     authorization_response_iss_parameter_supported: bool,
     prompt_values_supported: Vec<String>,
+    /// The `subject_token_type`s the token exchange grant accepts (RFC 8693).
+    token_exchange_subject_token_types_supported: Vec<String>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -76,6 +78,11 @@ pub fn document(issuer: &str) -> Result<serde_json::Value, String> {
         end_session_endpoint: url(paths::END_SESSION),
         authorization_response_iss_parameter_supported: true,
         prompt_values_supported: strings(&["none", "login", "consent"]),
+        token_exchange_subject_token_types_supported: strings(&[
+            crate::oidc::token::exchange::WECHAT_JSCODE,
+            crate::oidc::token::exchange::WECHAT_OAUTH_CODE,
+            crate::oidc::token::exchange::ACCESS_TOKEN,
+        ]),
     };
     let metadata = Metadata::new(
         IssuerUrl::new(issuer.to_owned()).map_err(|e| e.to_string())?,
@@ -94,6 +101,7 @@ pub fn document(issuer: &str) -> Result<serde_json::Value, String> {
         CoreGrantType::AuthorizationCode,
         CoreGrantType::RefreshToken,
         CoreGrantType::ClientCredentials,
+        CoreGrantType::Extension(crate::oidc::clients::TOKEN_EXCHANGE_GRANT.into()),
     ]))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,

@@ -231,6 +231,35 @@ impl WechatClient {
         self.call(self.get("/sns/jscode2session", query), "sns/jscode2session").await
     }
 
+    /// jscode2session's answer as WeChat sent it (errors included), for the
+    /// facade, which must return it unchanged. Only a failure to reach
+    /// WeChat is an error here.
+    pub async fn code_to_session_raw(
+        &self,
+        app: &AppCredentials,
+        js_code: &str,
+    ) -> Result<serde_json::Value, WechatError> {
+        let query = [
+            ("appid", app.appid.as_str()),
+            ("secret", app.secret.expose()),
+            ("js_code", js_code),
+            ("grant_type", "authorization_code"),
+        ];
+        let url = format!("{}/sns/jscode2session", self.api_base);
+        let response = self
+            .http
+            .get(&url)
+            .query(&query)
+            .send()
+            .await
+            .map_err(|e| WechatError::Unreachable(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(WechatError::Unreachable(format!("HTTP {}", response.status().as_u16())));
+        }
+        let body = response.bytes().await.map_err(|e| WechatError::Unreachable(e.without_url().to_string()))?;
+        serde_json::from_slice(&body).map_err(|_| WechatError::Unreachable("the answer is not JSON".into()))
+    }
+
     /// Website / official account / mobile app login code for a user token.
     pub async fn oauth_access_token(&self, app: &AppCredentials, code: &str) -> Result<OauthToken, WechatError> {
         let query = vec![

@@ -7,8 +7,12 @@ pub mod apps;
 pub mod browser_login;
 pub mod claims;
 pub mod client;
+pub mod codes;
+pub mod facade;
+pub mod host_codes;
 pub mod identities;
 pub mod phone;
+pub mod pseudonyms;
 
 use crate::db::DbError;
 
@@ -24,6 +28,13 @@ pub enum FlowError {
     Identity(#[from] identities::IdentityError),
     #[error(transparent)]
     Manage(#[from] crate::accounts::manage::ManageError),
+    /// A routed code names an app that cannot take it.
+    #[error("{0}")]
+    Routing(String),
+    /// The routed app gave no UnionID: it is not in the requesting app's
+    /// Open Platform, so the person cannot be matched.
+    #[error("the routed app returned no UnionID shared with this app (it is not bound to the same Open Platform)")]
+    NoUnionid,
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -1,8 +1,49 @@
 //! Phone numbers WeChat verified (getPhoneNumber), and the `auto-phone`
 //! linking policy built on them.
 
+use super::FlowError;
+use super::app_tokens;
 use crate::accounts::Account;
+use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbConn, wechat::IdentityRow};
+use crate::http::RequestMeta;
+use crate::state::AppState;
+
+/// Asks WeChat for the phone number behind a getPhoneNumber code (with the
+/// mini-program's shared access token) and records it on the identity as
+/// verified. Returns the identity as updated.
+pub async fn verify(
+    state: &AppState,
+    meta: &RequestMeta,
+    appid: &str,
+    phone_code: &str,
+    identity_id: &str,
+) -> Result<IdentityRow, FlowError> {
+    let wechat = state.wechat.clone();
+    let code = phone_code.to_owned();
+    let info = app_tokens::with_access_token(state, appid, |token| {
+        let (wechat, code) = (wechat.clone(), code.clone());
+        async move { wechat.phone_number(&token, &code).await }
+    })
+    .await?;
+    let phone = info.e164();
+    let (secrets, meta, identity_id, appid) =
+        (state.secrets.clone(), meta.clone(), identity_id.to_owned(), appid.to_owned());
+    db::run(&state.db, move |conn| {
+        db::write_transaction(conn, |conn| -> Result<IdentityRow, FlowError> {
+            db::wechat::set_identity_phone(conn, &identity_id, &phone, db::now())?;
+            let event = AuditEvent::success(Action::PhoneVerified)
+                .with_actor("system")
+                .with_request(&meta)
+                .with_detail("identity", identity_id.clone())
+                .with_detail("appid", appid.clone());
+            audit::append(conn, &secrets, &event)?;
+            db::wechat::find_identity(conn, &identity_id)?
+                .ok_or_else(|| super::identities::IdentityError::NotFound.into())
+        })
+    })
+    .await
+}
 
 /// The one active account whose *verified* phone equals the identity's
 /// WeChat-verified phone. None when there is no match, or more than one

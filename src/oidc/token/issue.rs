@@ -37,6 +37,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub scope: String,
+    /// RFC 8693 §2.2.1, for token exchanges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// What one issuance is for.
@@ -193,6 +196,7 @@ pub fn sign(state: &AppState, keys: &KeySet, prepared: Prepared) -> Result<Token
         refresh_token: prepared.refresh_token,
         id_token,
         scope: prepared.access.scope,
+        issued_token_type: None,
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod authorization_code;
 mod client_credentials;
+pub mod exchange;
 mod issue;
 mod refresh_token;
 
@@ -44,6 +45,7 @@ pub async fn token(
         "authorization_code" => GrantType::AuthorizationCode,
         "refresh_token" => GrantType::RefreshToken,
         "client_credentials" => GrantType::ClientCredentials,
+        crate::oidc::clients::TOKEN_EXCHANGE_GRANT => GrantType::TokenExchange,
         _ => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -58,6 +60,7 @@ pub async fn token(
         GrantType::AuthorizationCode => authorization_code::exchange(&state, &meta, client, &params).await?,
         GrantType::RefreshToken => refresh_token::exchange(&state, &meta, client, &params).await?,
         GrantType::ClientCredentials => client_credentials::exchange(&state, &meta, client, &params).await?,
+        GrantType::TokenExchange => exchange::exchange(&state, &meta, client, &params).await?,
     };
     Ok(HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).insert_header((PRAGMA, "no-cache")).json(response))
 }

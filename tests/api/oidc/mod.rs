@@ -65,6 +65,8 @@ pub fn client_settings(name: &str) -> NewClient {
         id_token_signing_alg: SigningAlgorithm::Rs256,
         always_issue_refresh_token: false,
         wechat_app: None,
+        host_app: false,
+        trust_host: None,
     }
 }
 
