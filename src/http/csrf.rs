@@ -47,6 +47,15 @@ pub fn form_page(
     (token, builder)
 }
 
+/// What a person sees when a form fails the CSRF check.
+pub const EXPIRED_FORM: &str = "This form has expired or was not sent from this site. Please try again.";
+
+/// `Ok` when the form's token matches the browser's CSRF cookie; the
+/// 403 error to return otherwise.
+pub fn require(req: &HttpRequest, state: &AppState, submitted: Option<&str>) -> Result<(), crate::error::AppError> {
+    if verify(req, state, submitted) { Ok(()) } else { Err(crate::error::AppError::Forbidden(EXPIRED_FORM.into())) }
+}
+
 /// True when `submitted` matches the browser's CSRF cookie.
 pub fn verify(req: &HttpRequest, state: &AppState, submitted: Option<&str>) -> bool {
     let (Some(cookie), Some(submitted)) = (cookies::read(req, cookies::CSRF, &state.settings), submitted) else {

@@ -73,9 +73,7 @@ pub async fn decide(
     meta: RequestMeta,
     form: web::Form<DecisionForm>,
 ) -> HttpResponse {
-    if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
-        let error =
-            AppError::Forbidden("This form has expired or was not sent from this site. Please try again.".into());
+    if let Err(error) = csrf::require(&req, &state, form.csrf_token.as_deref()) {
         return actix_web::ResponseError::error_response(&error);
     }
     let params = match Params::parse(&form.request) {
@@ -185,11 +183,7 @@ pub async fn withdraw(
     meta: RequestMeta,
     form: web::Form<WithdrawForm>,
 ) -> Result<HttpResponse, AppError> {
-    if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
-        return Err(AppError::Forbidden(
-            "This form has expired or was not sent from this site. Please try again.".into(),
-        ));
-    }
+    csrf::require(&req, &state, form.csrf_token.as_deref())?;
     let Some((_, account)) = session::current(&req, &state).await? else {
         return Ok(HttpResponse::SeeOther().insert_header(("Location", "/login?return_to=/consents")).finish());
     };

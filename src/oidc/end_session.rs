@@ -194,11 +194,7 @@ pub async fn confirm(
     meta: RequestMeta,
     form: web::Form<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
-    if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
-        return Err(AppError::Forbidden(
-            "This form has expired or was not sent from this site. Please try again.".into(),
-        ));
-    }
+    csrf::require(&req, &state, form.csrf_token.as_deref())?;
     let params = Params::parse(&form.request).map_err(|e| AppError::BadRequest(e.description.unwrap_or_default()))?;
     end_session(&req, &state, &meta, params, true).await
 }

@@ -72,7 +72,7 @@ pub async fn submit(
     let form = form.into_inner();
     let return_to = safe_return_path(form.return_to.as_deref());
     if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
-        let message = "This form has expired or was not sent from this site. Please try again.".to_owned();
+        let message = csrf::EXPIRED_FORM.to_owned();
         return Ok(form_page(&req, &state, StatusCode::FORBIDDEN, form.username, return_to, Some(message)).await);
     }
     if form.username.len() > 256 || form.password.len() > 1024 {

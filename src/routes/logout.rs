@@ -45,11 +45,7 @@ pub async fn submit(
     meta: RequestMeta,
     form: web::Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
-    if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
-        return Err(AppError::Forbidden(
-            "This form has expired or was not sent from this site. Please try again.".into(),
-        ));
-    }
+    csrf::require(&req, &state, form.csrf_token.as_deref())?;
     if let Some((session, _)) = session::current(&req, &state).await? {
         let secrets = state.secrets.clone();
         db::run(&state.db, move |conn| {

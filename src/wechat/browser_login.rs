@@ -390,11 +390,7 @@ pub async fn bind(
 ) -> HttpResponse {
     let form = form.into_inner();
     if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
-        return page(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "This form has expired or was not sent from this site. Please try again.",
-        );
+        return page(StatusCode::FORBIDDEN, "Forbidden", csrf::EXPIRED_FORM);
     }
     let token_hash = sha256_hex(form.bind_token.as_bytes());
     let lookup = token_hash.clone();

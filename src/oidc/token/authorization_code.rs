@@ -2,7 +2,7 @@
 
 use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 
-use super::issue::{Issuance, Prepared, TokenResponse, active_account, prepare, revoke_for_reuse, sign};
+use super::issue::{Issuance, TokenResponse, active_account, decide_then_sign, prepare, revoke_for_reuse};
 use crate::audit::Action;
 use crate::db;
 use crate::http::RequestMeta;
@@ -36,71 +36,57 @@ pub async fn exchange(
     let code_hash = sha256_hex(params.required("code")?.as_bytes());
     let redirect_uri = params.required("redirect_uri")?.to_owned();
     let verifier = params.get("code_verifier").map(str::to_owned);
-    let keys = state.keys.current();
-    let (state, meta) = (state.clone(), meta.clone());
-    db::run(&state.db.clone(), move |conn| {
-        let decided = db::write_transaction(conn, |conn| -> Result<Result<Prepared, OAuthError>, OAuthError> {
-            let now = db::now();
-            let invalid = |why: &str| Ok(Err(OAuthError::invalid_grant(why.to_owned())));
-            let Some(code) = db::grants::find_code(conn, &code_hash)? else {
-                return invalid("the code is invalid");
-            };
-            // Another client's code: refuse without touching it.
-            if code.client_id != client.client_id {
-                return invalid("the code is invalid");
-            }
-            if !db::grants::consume_code(conn, &code_hash, now)? {
-                // A second redemption: the code may have leaked, so
-                // everything issued from it is revoked (RFC 6749 §4.1.2).
-                revoke_for_reuse(
-                    conn,
-                    &state,
-                    &meta,
-                    &code.grant_id,
-                    &client.client_id,
-                    Action::AuthorizationCodeReused,
-                )?;
-                return invalid("the code was already used");
-            }
-            if code.expires_at <= now {
-                return invalid("the code has expired");
-            }
-            if code.redirect_uri != redirect_uri {
-                return invalid("redirect_uri does not match the authorization request");
-            }
-            match (&code.code_challenge, &verifier) {
-                (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
-                (Some(_), _) => return invalid("the code_verifier does not match the code_challenge"),
-                // RFC 9700 §4.8.2: a verifier without a challenge is a downgrade attempt.
-                (None, Some(_)) => return invalid("code_verifier given but the authorization used no code_challenge"),
-                (None, None) if client.public => return invalid("public clients must use PKCE"),
-                (None, None) => {}
-            }
-            let Some(grant) = db::grants::find_grant(conn, &code.grant_id)? else {
-                return invalid("the code is invalid");
-            };
-            if grant.revoked_at.is_some() {
-                return invalid("the authorization was revoked");
-            }
-            let account = match active_account(conn, &grant) {
-                Ok(account) => account,
-                Err(error) => return Ok(Err(error)),
-            };
-            let scopes: Vec<String> = grant.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-            let issuance = Issuance {
-                grant_type: GrantType::AuthorizationCode,
-                client: &client,
-                account: account.as_ref(),
-                grant: Some(&grant),
-                scopes: &scopes,
-                nonce: code.nonce.as_deref(),
-            };
-            Ok(Ok(prepare(conn, &state, &meta, &issuance, now)?))
-        })?;
-        // Signed after the commit: the locks are already released.
-        Ok::<_, OAuthError>(decided.and_then(|prepared| sign(&state, &keys, prepared)))
+    decide_then_sign(state, meta, move |conn, state, meta, now| {
+        let invalid = |why: &str| Ok(Err(OAuthError::invalid_grant(why.to_owned())));
+        let Some(code) = db::grants::find_code(conn, &code_hash)? else {
+            return invalid("the code is invalid");
+        };
+        // Another client's code: refuse without touching it.
+        if code.client_id != client.client_id {
+            return invalid("the code is invalid");
+        }
+        if !db::grants::consume_code(conn, &code_hash, now)? {
+            // A second redemption: the code may have leaked, so
+            // everything issued from it is revoked (RFC 6749 §4.1.2).
+            revoke_for_reuse(conn, state, meta, &code.grant_id, &client.client_id, Action::AuthorizationCodeReused)?;
+            return invalid("the code was already used");
+        }
+        if code.expires_at <= now {
+            return invalid("the code has expired");
+        }
+        if code.redirect_uri != redirect_uri {
+            return invalid("redirect_uri does not match the authorization request");
+        }
+        match (&code.code_challenge, &verifier) {
+            (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
+            (Some(_), _) => return invalid("the code_verifier does not match the code_challenge"),
+            // RFC 9700 §4.8.2: a verifier without a challenge is a downgrade attempt.
+            (None, Some(_)) => return invalid("code_verifier given but the authorization used no code_challenge"),
+            (None, None) if client.public => return invalid("public clients must use PKCE"),
+            (None, None) => {}
+        }
+        let Some(grant) = db::grants::find_grant(conn, &code.grant_id)? else {
+            return invalid("the code is invalid");
+        };
+        if grant.revoked_at.is_some() {
+            return invalid("the authorization was revoked");
+        }
+        let account = match active_account(conn, &grant) {
+            Ok(account) => account,
+            Err(error) => return Ok(Err(error)),
+        };
+        let scopes: Vec<String> = grant.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let issuance = Issuance {
+            grant_type: GrantType::AuthorizationCode,
+            client: &client,
+            account: account.as_ref(),
+            grant: Some(&grant),
+            scopes: &scopes,
+            nonce: code.nonce.as_deref(),
+        };
+        Ok(Ok(prepare(conn, state, meta, &issuance, now)?))
     })
-    .await?
+    .await
 }
 
 #[cfg(test)]

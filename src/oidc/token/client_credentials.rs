@@ -1,8 +1,8 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client
 //! acting for itself. No ID token, no refresh token; `sub` is the client.
 
-use super::issue::{Issuance, TokenResponse, prepare, sign};
-use crate::db;
+use super::issue::{Issuance, TokenResponse, decide_then_sign, prepare};
+
 use crate::http::RequestMeta;
 use crate::oidc::clients::{Client, GrantType};
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -29,21 +29,16 @@ pub async fn exchange(
             allowed.iter().filter(for_clients).cloned().collect()
         }
     };
-    let keys = state.keys.current();
-    let (state, meta) = (state.clone(), meta.clone());
-    db::run(&state.db.clone(), move |conn| {
-        let prepared = db::write_transaction(conn, |conn| {
-            let issuance = Issuance {
-                grant_type: GrantType::ClientCredentials,
-                client: &client,
-                account: None,
-                grant: None,
-                scopes: &scopes,
-                nonce: None,
-            };
-            prepare(conn, &state, &meta, &issuance, db::now())
-        })?;
-        sign(&state, &keys, prepared)
+    decide_then_sign(state, meta, move |conn, state, meta, now| {
+        let issuance = Issuance {
+            grant_type: GrantType::ClientCredentials,
+            client: &client,
+            account: None,
+            grant: None,
+            scopes: &scopes,
+            nonce: None,
+        };
+        Ok(Ok(prepare(conn, state, meta, &issuance, now)?))
     })
     .await
 }

@@ -9,7 +9,7 @@
 //!   token, for a mini-program client that trusts that host (FinClip
 //!   scheme 3).
 
-use super::issue::{Issuance, TokenResponse, prepare, sign};
+use super::issue::{Issuance, TokenResponse, decide_then_sign, prepare};
 use crate::accounts::login::{LoginError, verify_password};
 use crate::accounts::manage::Actor;
 use crate::accounts::{Account, AccountId};
@@ -113,43 +113,37 @@ pub async fn exchange(
             return Err(error);
         }
     };
-    let keys = state.keys.current();
-    let (state, meta) = (state.clone(), meta.clone());
-    let mut response = db::run(&state.db.clone(), move |conn| {
-        let prepared = db::write_transaction(conn, |conn| -> Result<_, OAuthError> {
-            let now = db::now();
-            let grant = GrantRow {
-                id: uuid::Uuid::new_v4().to_string(),
-                client_id: client.client_id.clone(),
-                account_id: Some(account.id.as_str().to_owned()),
-                scope: scopes.join(" "),
-                auth_time: Some(auth_time),
-                amr: amr.join(" "),
-                sid: None,
-                created_at: now,
-                expires_at: now + super::issue::seconds(state.settings.tokens.access_token_secs),
-                revoked_at: None,
-            };
-            db::grants::insert_grant(conn, &grant)?;
-            let event = AuditEvent::success(Action::TokenExchange)
-                .with_actor(format!("client:{}", client.client_id))
-                .with_client(client.client_id.clone())
-                .with_account(account.id.as_str())
-                .with_request(&meta)
-                .with_detail("subject_token_type", subject_type.clone())
-                .with_detail("grant", grant.id.clone());
-            audit::append(conn, &state.secrets, &event)?;
-            let issuance = Issuance {
-                grant_type: GrantType::TokenExchange,
-                client: &client,
-                account: Some(&account),
-                grant: Some(&grant),
-                scopes: &scopes,
-                nonce: None,
-            };
-            prepare(conn, &state, &meta, &issuance, now)
-        })?;
-        sign(&state, &keys, prepared)
+    let mut response = decide_then_sign(state, meta, move |conn, state, meta, now| {
+        let grant = GrantRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_id: client.client_id.clone(),
+            account_id: Some(account.id.as_str().to_owned()),
+            scope: scopes.join(" "),
+            auth_time: Some(auth_time),
+            amr: amr.join(" "),
+            sid: None,
+            created_at: now,
+            expires_at: now + super::issue::seconds(state.settings.tokens.access_token_secs),
+            revoked_at: None,
+        };
+        db::grants::insert_grant(conn, &grant)?;
+        let event = AuditEvent::success(Action::TokenExchange)
+            .with_actor(format!("client:{}", client.client_id))
+            .with_client(client.client_id.clone())
+            .with_account(account.id.as_str())
+            .with_request(meta)
+            .with_detail("subject_token_type", subject_type.clone())
+            .with_detail("grant", grant.id.clone());
+        audit::append(conn, &state.secrets, &event)?;
+        let issuance = Issuance {
+            grant_type: GrantType::TokenExchange,
+            client: &client,
+            account: Some(&account),
+            grant: Some(&grant),
+            scopes: &scopes,
+            nonce: None,
+        };
+        Ok(Ok(prepare(conn, state, meta, &issuance, now)?))
     })
     .await?;
     response.issued_token_type = Some(ACCESS_TOKEN);

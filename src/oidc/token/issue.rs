@@ -163,6 +163,26 @@ pub fn prepare(
     Ok(Prepared { access, id_token, refresh_token, expires_in: lifetimes.access_token_secs })
 }
 
+/// Runs `decide` in a write transaction on the blocking pool, then signs
+/// what it prepared once the transaction has committed. `decide` answers
+/// `Ok(Err(refusal))` for a refusal whose records (a revoked grant, an
+/// audit event) must commit all the same.
+pub async fn decide_then_sign<F>(state: &AppState, meta: &RequestMeta, decide: F) -> Result<TokenResponse, OAuthError>
+where
+    F: FnOnce(&mut DbConn, &AppState, &RequestMeta, NaiveDateTime) -> Result<Result<Prepared, OAuthError>, OAuthError>
+        + Send
+        + 'static,
+{
+    let keys = state.keys.current();
+    let (state, meta) = (state.clone(), meta.clone());
+    db::run(&state.db.clone(), move |conn| {
+        let decided = db::write_transaction(conn, |conn| decide(conn, &state, &meta, db::now()))?;
+        // Signed after the commit: the locks are already released.
+        Ok::<_, OAuthError>(decided.and_then(|prepared| sign(&state, &keys, prepared)))
+    })
+    .await?
+}
+
 /// Step 2, after the commit: the signatures.
 pub fn sign(state: &AppState, keys: &KeySet, prepared: Prepared) -> Result<TokenResponse, OAuthError> {
     let access_token = sign_access_token(keys, &prepared.access)?;

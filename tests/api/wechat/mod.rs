@@ -1,6 +1,7 @@
 //! WeChat federation against the WeChat simulator.
 
 mod browser;
+mod finclip;
 mod identities;
 mod logs;
 mod resilience;
@@ -71,6 +72,14 @@ impl Wechat {
         self.control("codes/oauth", body).await["code"].as_str().unwrap().to_owned()
     }
 
+    pub async fn jscode(&self, appid: &str, user: &str) -> String {
+        self.control("codes/jscode", json!({"appid": appid, "user": user})).await["code"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn phone_code(&self, appid: &str, user: &str) -> String {
+        self.control("codes/phone", json!({"appid": appid, "user": user})).await["code"].as_str().unwrap().to_owned()
+    }
+
     pub async fn fault(&self, body: Value) {
         self.control("faults", body).await;
     }
@@ -120,12 +129,16 @@ impl World {
     }
 
     pub async fn register(&self, appid: &str, secret: &str, kind: AppKind) {
+        self.register_in(appid, secret, kind, Some(PLATFORM)).await;
+    }
+
+    pub async fn register_in(&self, appid: &str, secret: &str, kind: AppKind, platform: Option<&str>) {
         let state = self.app.state.clone();
         let new = NewApp {
             appid: appid.into(),
             kind,
             name: format!("{kind:?}"),
-            open_platform: Some(PLATFORM.into()),
+            open_platform: platform.map(str::to_owned),
             redirect_domain: None,
             secret: SecretString::new(secret),
         };
