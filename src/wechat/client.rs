@@ -293,15 +293,22 @@ impl WechatClient {
         self.call(move || http.post(&url).json(&body), "cgi-bin/stable_token").await
     }
 
-    /// A getPhoneNumber code for the verified phone number.
-    pub async fn phone_number(&self, access_token: &SecretString, code: &str) -> Result<PhoneInfo, WechatError> {
+    /// A getPhoneNumber code for the verified phone number. `openid` is the
+    /// person the caller believes sent the code: WeChat refuses a code that
+    /// belongs to someone else, so a person cannot present another's phone.
+    pub async fn phone_number(
+        &self,
+        access_token: &SecretString,
+        code: &str,
+        openid: &str,
+    ) -> Result<PhoneInfo, WechatError> {
         #[derive(Deserialize)]
         struct Answer {
             phone_info: PhoneInfo,
         }
         let (http, url) = (self.http.clone(), format!("{}/wxa/business/getuserphonenumber", self.api_base));
         let token = access_token.expose().to_owned();
-        let body = serde_json::json!({ "code": code });
+        let body = serde_json::json!({ "code": code, "openid": openid });
         let answer: Answer = self
             .call(
                 move || http.post(&url).query(&[("access_token", token.as_str())]).json(&body),

@@ -7,8 +7,8 @@
 //! - anything else: a real wx.login code, passed through to WeChat and its
 //!   answer returned unchanged, while wxfed records whom it saw.
 
-use actix_web::http::header::CONTENT_TYPE;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, route, web};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -32,7 +32,11 @@ pub const NO_UNIONID: i64 = 99001;
 
 /// A WeChat-style answer: always HTTP 200, JSON in a text/plain body.
 fn answer(body: &Value) -> HttpResponse {
-    HttpResponse::Ok().insert_header((CONTENT_TYPE, "text/plain")).body(body.to_string())
+    // A success carries a session key: never cached.
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/plain"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(body.to_string())
 }
 
 /// WeChat's error shape, request id suffix included.
@@ -44,7 +48,8 @@ fn session_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(random_bytes::<16>())
 }
 
-#[get("/sns/jscode2session")]
+/// WeChat reads the query whatever the method, and some SDKs POST.
+#[route("/sns/jscode2session", method = "GET", method = "POST")]
 pub async fn jscode2session(req: HttpRequest, state: web::Data<AppState>, meta: RequestMeta) -> HttpResponse {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
@@ -123,6 +128,14 @@ async fn host_answer(state: &AppState, app: &WechatApp, code: &str) -> Result<Op
                     break;
                 }
             }
+            // A code issued before its account was disabled is worthless now.
+            let account = crate::accounts::manage::find_by_id(
+                conn,
+                &crate::accounts::AccountId::from_db(row.account_id.clone()),
+            )?;
+            if !account.is_some_and(|a| a.is_active()) {
+                return Ok(Some(error(40029, "invalid code")));
+            }
             let (openid, unionid) = ids_in_app(conn, &secrets, &app, identity.as_ref(), Some(&row.account_id))?;
             let event = AuditEvent::success(Action::HostCodeRedeemed)
                 .with_account(row.account_id.clone())
@@ -130,13 +143,9 @@ async fn host_answer(state: &AppState, app: &WechatApp, code: &str) -> Result<Op
                 .with_detail("appid", app.appid.clone())
                 .with_detail("pseudonymous", openid.starts_with(super::pseudonyms::PREFIX));
             audit::append(conn, &secrets, &event)?;
-            let session_key = session_key();
-            if !openid.starts_with(super::pseudonyms::PREFIX) {
-                let sealed =
-                    secrets.seal(&format!("wechat_session_key:{}:{openid}", app.appid), session_key.as_bytes());
-                db::wechat::record_openid_login(conn, &app.appid, &openid, Some(&sealed), db::now())?;
-            }
-            Ok(Some(json!({ "openid": openid, "session_key": session_key, "unionid": unionid })))
+            // A fresh key for the backend's own use. It is not stored: the
+            // key on record stays WeChat's real one for this OpenID.
+            Ok(Some(json!({ "openid": openid, "session_key": session_key(), "unionid": unionid })))
         })
     })
     .await

@@ -19,11 +19,19 @@ pub async fn verify(
     phone_code: &str,
     identity_id: &str,
 ) -> Result<IdentityRow, FlowError> {
+    // The OpenID this identity has in the mini-program the phone code
+    // comes from: WeChat checks the code belongs to it.
+    let (lookup_identity, lookup_app) = (identity_id.to_owned(), appid.to_owned());
+    let openid = db::run(&state.db, move |conn| {
+        db::wechat::openid_of_identity_in_app(conn, &lookup_identity, &lookup_app).map_err(FlowError::from)
+    })
+    .await?
+    .ok_or_else(|| FlowError::Routing("a phone code needs the person's own login in this mini-program".into()))?;
     let wechat = state.wechat.clone();
     let code = phone_code.to_owned();
     let info = app_tokens::with_access_token(state, appid, |token| {
-        let (wechat, code) = (wechat.clone(), code.clone());
-        async move { wechat.phone_number(&token, &code).await }
+        let (wechat, code, openid) = (wechat.clone(), code.clone(), openid.clone());
+        async move { wechat.phone_number(&token, &code, &openid).await }
     })
     .await?;
     let phone = info.e164();

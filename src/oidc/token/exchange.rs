@@ -197,6 +197,7 @@ async fn wechat_code(
                     FlowError::Wechat(WechatError::InvalidCode(code)) => {
                         refused("phone_code_rejected", format!("WeChat did not accept the phone code (errcode {code})"))
                     }
+                    FlowError::Routing(message) => refused("phone_code_rejected", message),
                     other => from_flow(other),
                 }
             })?;

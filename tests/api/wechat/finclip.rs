@@ -451,3 +451,44 @@ async fn scheme_3_a_trusted_hosts_access_token_is_exchanged_for_the_mini_program
         fin.exchange(&trusting, None, &[("subject_token", &host_token), ("subject_token_type", "urn:x:unknown")]).await;
     assert_eq!(body["error"], "invalid_request");
 }
+
+#[actix_web::test]
+async fn someone_elses_phone_code_never_links_to_their_account() {
+    let fin = Fin::new(UnlinkedPolicy::AutoPhone).await;
+    fin.world.wechat.add_user("wx-mallory", "Mallory").await;
+    fin.world
+        .db
+        .execute("UPDATE accounts SET phone = '+8613800138000', phone_verified = TRUE WHERE username = 'alice'");
+    // Mallory logs in with her own wx.login code but alice's phone code.
+    let alices_phone = fin.world.wechat.phone_code(MP, "wx-alice").await;
+    let (status, body) = fin.mp_login("wx-mallory", &[("phone_code", &alices_phone)]).await;
+    assert_eq!((status, body["reason"].as_str()), (400, Some("phone_code_rejected")), "{body}");
+    assert!(!fin.actions().await.contains(&"wechat_identity.linked".to_owned()), "nothing linked");
+}
+
+#[actix_web::test]
+async fn a_host_code_dies_with_its_account_and_the_facade_takes_post_too() {
+    let fin = Fin::new(UnlinkedPolicy::Deny).await;
+    fin.link_alice().await;
+    let token = fin.host_token("wx-alice").await;
+    let code: Value = fin.host_code(&token, MP).await.json().await.unwrap();
+    let posted = reqwest::Client::new()
+        .post(fin.world.app.url("/sns/jscode2session"))
+        .query(&[
+            ("appid", MP),
+            ("secret", MP_SECRET),
+            ("js_code", code["code"].as_str().unwrap()),
+            ("grant_type", "authorization_code"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.headers()["cache-control"], "no-store");
+    let posted: Value = serde_json::from_str(&posted.text().await.unwrap()).unwrap();
+    assert!(posted.get("openid").is_some(), "POST answers like GET: {posted}");
+
+    let outstanding: Value = fin.host_code(&token, MP).await.json().await.unwrap();
+    let out = wxfed_cli(&["user", "disable", "alice"], &fin.world.db.cli_env(), None, None);
+    assert!(out.status.success());
+    assert_eq!(fin.facade(MP, MP_SECRET, outstanding["code"].as_str().unwrap()).await.1["errcode"], 40029);
+}
