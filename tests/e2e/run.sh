@@ -33,21 +33,9 @@ wxfed_pid=""
 apache_conf=""
 tmp=""
 
-log() { echo "e2e: $*"; }
-
-# Fail the setup: everything not yet checked counts as failed.
-die() {
-    setup_error="$*"
-    echo "e2e: SETUP FAILED: $*"
-    exit 1
-}
-
-print_tail() { # title file
-    [ -f "$2" ] || return 0
-    echo "----- $1 (last 60 lines of $2) -----"
-    tail -n 60 "$2"
-    echo "----- end of $1 -----"
-}
+HARNESS=e2e
+# shellcheck source=tests/support/harness.sh
+source "$here/../support/harness.sh"
 
 cleanup() {
     local rc=$?

@@ -35,20 +35,9 @@ tmp=""
 pids=()
 started=$SECONDS
 
-log() { echo "sdk: $*"; }
-
-die() {
-    setup_error="$*"
-    echo "sdk: SETUP FAILED: $*"
-    exit 1
-}
-
-print_tail() { # title file
-    [ -f "$2" ] || return 0
-    echo "----- $1 (last 60 lines of $2) -----"
-    tail -n 60 "$2"
-    echo "----- end of $1 -----"
-}
+HARNESS=sdk
+# shellcheck source=tests/support/harness.sh
+source "$here/../support/harness.sh"
 
 cleanup() {
     local rc=$?
