@@ -36,9 +36,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use wxfed::accounts::manage::{Actor, NewAccount};
-use wxfed::config::{
-    LogFormat, MasterKeySource, SecretString, Settings, TokenLifetimes, UnlinkedPolicy, WechatSettings,
-};
+use wxfed::config::{MasterKeySource, SecretString, Settings};
 use wxfed::db::{self, DatabaseTarget};
 use wxfed::oidc::clients::{GrantType, NewClient};
 use wxfed::oidc::signing::{SigningAlgorithm, SigningKey};
@@ -97,39 +95,17 @@ impl BenchDb {
 
     fn settings(&self, listener: &TcpListener, workers: usize, pool_size: u32) -> Result<Settings, BoxError> {
         let port = listener.local_addr()?.port();
-        Ok(Settings {
-            bind: listener.local_addr()?,
-            issuer: format!("http://127.0.0.1:{port}"),
-            data_dir: self.dir.path().to_owned(),
-            database: DatabaseTarget::parse(&self.url)?,
-            database_pool_size: pool_size,
-            master_key: MasterKeySource::Value(SecretString::new(self.master_key.clone())),
-            log_format: LogFormat::Text,
-            log_level: "error".into(),
-            workers,
-            session_idle_timeout_secs: 1800,
-            session_max_age_secs: 36000,
-            login_max_failures_per_account: 5,
-            login_max_failures_per_ip: 50,
-            login_block_secs: 900,
-            password_hash_concurrency: 2,
-            trusted_proxies: vec![],
-            key_reload_secs: 30,
-            // Not used here; nothing listens on port 9.
-            wechat: WechatSettings {
-                api_base: "http://127.0.0.1:9".into(),
-                open_base: "http://127.0.0.1:9".into(),
-                unlinked: UnlinkedPolicy::Deny,
-                timeout_ms: 2000,
-            },
-            tokens: TokenLifetimes {
-                access_token_secs: 600,
-                id_token_secs: 3600,
-                refresh_token_secs: 30 * 24 * 3600,
-                authorization_code_secs: 60,
-                refresh_reuse_grace_secs: 5,
-            },
-        })
+        let database = DatabaseTarget::parse(&self.url)?;
+        let master_key = MasterKeySource::Value(SecretString::new(self.master_key.clone()));
+        let mut settings = Settings::defaults(database, master_key)?;
+        settings.bind = listener.local_addr()?;
+        settings.issuer = format!("http://127.0.0.1:{port}");
+        settings.data_dir = self.dir.path().to_owned();
+        settings.database_pool_size = pool_size;
+        settings.log_level = "error".into();
+        settings.workers = workers;
+        settings.password_hash_concurrency = 2;
+        Ok(settings)
     }
 }
 

@@ -334,6 +334,15 @@ impl Settings {
         })
     }
 
+    /// The defaults for a given database and master key: where tests and
+    /// benchmarks start, so that a new setting needs no change there.
+    pub fn defaults(database: DatabaseTarget, master_key: MasterKeySource) -> Result<Self, ConfigError> {
+        let mut settings = Self::validate(RawSettings::default())?;
+        settings.database = database;
+        settings.master_key = master_key;
+        Ok(settings)
+    }
+
     /// Cookies get `Secure` (and the `__Host-` prefix) when served over https.
     pub fn secure_cookies(&self) -> bool {
         self.issuer.starts_with("https://")

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
-use wxfed::config::{LogFormat, MasterKeySource, SecretString, Settings};
+use wxfed::config::{MasterKeySource, SecretString, Settings};
 use wxfed::db::{self, DatabaseTarget, DbConn};
 use wxfed::startup::{Application, open_backend};
 use wxfed::state::AppState;
@@ -68,38 +68,21 @@ impl TestDb {
     }
 
     pub fn settings(&self) -> Settings {
-        Settings {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            issuer: "http://127.0.0.1".into(),
-            data_dir: self.dir(),
-            database: DatabaseTarget::parse(&self.url).unwrap(),
-            database_pool_size: 4,
-            master_key: MasterKeySource::Value(SecretString::new(self.master_key.clone())),
-            log_format: LogFormat::Text,
-            log_level: "warn".into(),
-            workers: 1,
-            session_idle_timeout_secs: 1800,
-            session_max_age_secs: 36000,
-            login_max_failures_per_account: 5,
-            login_max_failures_per_ip: 50,
-            login_block_secs: 900,
-            password_hash_concurrency: 2,
-            trusted_proxies: vec![],
-            key_reload_secs: 30,
-            wechat: wxfed::config::WechatSettings {
-                api_base: "http://127.0.0.1:9".into(),
-                open_base: "http://127.0.0.1:9".into(),
-                unlinked: wxfed::config::UnlinkedPolicy::Deny,
-                timeout_ms: 2000,
-            },
-            tokens: wxfed::config::TokenLifetimes {
-                access_token_secs: 600,
-                id_token_secs: 3600,
-                refresh_token_secs: 30 * 24 * 3600,
-                authorization_code_secs: 60,
-                refresh_reuse_grace_secs: 5,
-            },
-        }
+        let database = DatabaseTarget::parse(&self.url).unwrap();
+        let master_key = MasterKeySource::Value(SecretString::new(self.master_key.clone()));
+        let mut settings = Settings::defaults(database, master_key).unwrap();
+        settings.bind = "127.0.0.1:0".parse().unwrap();
+        settings.issuer = "http://127.0.0.1".into();
+        settings.data_dir = self.dir();
+        settings.database_pool_size = 4;
+        settings.log_level = "warn".into();
+        settings.workers = 1;
+        settings.password_hash_concurrency = 2;
+        // Nothing listens on port 9: WeChat tests point these at the simulator.
+        settings.wechat.api_base = "http://127.0.0.1:9".into();
+        settings.wechat.open_base = "http://127.0.0.1:9".into();
+        settings.wechat.timeout_ms = 2000;
+        settings
     }
 }
 
