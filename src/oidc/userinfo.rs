@@ -57,14 +57,19 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: Option<Par
 
 async fn answer(req: &HttpRequest, state: &AppState, body: Option<&Params>) -> Result<HttpResponse, OAuthError> {
     let token = bearer_token(req, body)?;
-    let claims = live_access_token(state, &token).await?;
+    // Signature and expiry here; revocation with the account, in one hop.
+    let claims = verify_access_token(&state.keys.current(), &state.settings.issuer, &token)?;
     let scopes: Vec<&str> = claims.scopes().collect();
     if !scopes.contains(&"openid") {
         return Err(OAuthError::new(ErrorCode::InsufficientScope, "the access token lacks the openid scope"));
     }
     let account_id = AccountId::from_db(claims.sub.clone());
     let (client_id, wants_wechat) = (claims.client_id.clone(), scopes.contains(&"wechat"));
+    let (jti, grant) = (claims.jti.clone(), claims.gid.clone());
     let found = db::run(&state.db, move |conn| -> Result<_, DbError> {
+        if !db::grants::access_token_is_live(conn, &jti, grant.as_deref())? {
+            return Ok(None);
+        }
         let Some(account) = manage::find_by_id(conn, &account_id)? else {
             return Ok(None);
         };
@@ -78,7 +83,7 @@ async fn answer(req: &HttpRequest, state: &AppState, body: Option<&Params>) -> R
     })
     .await?;
     let Some((account, wechat)) = found.filter(|(a, _)| a.is_active()) else {
-        return Err(OAuthError::invalid_token("the account is disabled or gone"));
+        return Err(OAuthError::invalid_token("the access token was revoked, or its account is disabled or gone"));
     };
     let claims = UserInfoClaims::<UserinfoExtraClaims, CoreGenderClaim>::new(
         standard_claims(&account, &scopes),
