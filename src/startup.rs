@@ -111,6 +111,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(form_config())
                 .app_data(query_config())
+                .wrap(from_fn(crate::i18n::middleware))
                 .wrap(from_fn(http::middleware::request_context))
                 .configure(routes_table)
                 .default_service(web::to(not_found))
@@ -148,6 +149,7 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .service(routes::health::readyz)
         .service(routes::assets::file)
         .service(routes::home::home)
+        .service(routes::lang::switch)
         .service(routes::login::show)
         .service(routes::login::submit)
         .service(routes::logout::confirm)
@@ -181,13 +183,15 @@ async fn not_found() -> actix_web::HttpResponse {
 /// Bad form bodies get a clear 400 page instead of actix's plain text.
 fn form_config() -> web::FormConfig {
     web::FormConfig::default().limit(64 * 1024).error_handler(|error, _req: &HttpRequest| {
-        AppError::BadRequest(format!("The form could not be read: {error}")).into()
+        tracing::debug!(%error, "unreadable form");
+        AppError::BadRequest("error-form-unreadable".to_owned()).into()
     })
 }
 
 fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error, _req: &HttpRequest| {
-        AppError::BadRequest(format!("The query string could not be read: {error}")).into()
+        tracing::debug!(%error, "unreadable query string");
+        AppError::BadRequest("error-query-unreadable".to_owned()).into()
     })
 }
 

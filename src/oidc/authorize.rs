@@ -22,6 +22,7 @@ use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbError, grants::CodeRow, grants::GrantRow};
 use crate::error::AppError;
 use crate::http::{RequestMeta, render, session};
+use crate::i18n::filters;
 use crate::secrets::{random_token, sha256_hex};
 use crate::state::AppState;
 

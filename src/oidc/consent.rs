@@ -16,17 +16,19 @@ use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbError, consents::ConsentRow};
 use crate::error::AppError;
 use crate::http::{RequestMeta, csrf, render, session};
+use crate::i18n::filters;
 use crate::state::AppState;
 
 /// What a scope means, in words a person understands.
+/// The message id that tells a person what a scope lets the client do.
 fn describe_scope(scope: &str) -> Option<&'static str> {
     match scope {
-        "openid" => Some("Know who you are (your account id)"),
-        "profile" => Some("See your name and username"),
-        "email" => Some("See your email address"),
-        "phone" => Some("See your phone number"),
-        "offline_access" => Some("Keep access while you are away"),
-        "wechat" => Some("Know your WeChat identity (UnionID, OpenID)"),
+        "openid" => Some("consent-scope-openid"),
+        "profile" => Some("consent-scope-profile"),
+        "email" => Some("consent-scope-email"),
+        "phone" => Some("consent-scope-phone"),
+        "offline_access" => Some("consent-scope-offline_access"),
+        "wechat" => Some("consent-scope-wechat"),
         _ => None,
     }
 }

@@ -18,6 +18,7 @@ use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbError};
 use crate::error::AppError;
 use crate::http::{RequestMeta, cookies, csrf, render, session};
+use crate::i18n::filters;
 use crate::state::AppState;
 
 #[derive(Template)]

@@ -6,6 +6,7 @@ use askama::Template;
 
 use crate::error::AppError;
 use crate::http::{csrf, render, session};
+use crate::i18n::filters;
 use crate::state::AppState;
 
 #[derive(Template)]

@@ -10,6 +10,7 @@ use crate::accounts::sessions;
 use crate::db::{self, DbError};
 use crate::error::AppError;
 use crate::http::{RequestMeta, cookies, csrf, render, session};
+use crate::i18n::filters;
 use crate::state::AppState;
 
 #[derive(Template)]

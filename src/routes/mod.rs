@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod health;
 pub mod home;
+pub mod lang;
 pub mod login;
 pub mod logout;
 

@@ -22,6 +22,7 @@ use crate::config::{SecretString, UnlinkedPolicy};
 use crate::db::{self, DbConn, DbError, wechat::IdentityRow, wechat::LoginState};
 use crate::error::ErrorPage;
 use crate::http::{RequestMeta, cookies, csrf, render};
+use crate::i18n::filters;
 use crate::routes::safe_return_path;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::state::AppState;

@@ -10,6 +10,7 @@ mod helpers;
 mod audit_chain;
 mod cli;
 mod health;
+mod i18n;
 mod login;
 mod migrations;
 mod oidc;
