@@ -5,6 +5,7 @@ pub mod health;
 pub mod home;
 pub mod login;
 pub mod logout;
+pub mod wechat;
 
 /// Where to go after login: only a path on this server (a leading `/` not
 /// followed by `/` or `\`), so the form cannot be used as an open redirect.
