@@ -3,7 +3,7 @@
 //! browser and changes nothing on the server) and goes back to the page.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::safe_return_path;
@@ -16,7 +16,6 @@ pub struct SwitchQuery {
     return_to: Option<String>,
 }
 
-#[get("/lang/{tag}")]
 pub async fn switch(
     tag: web::Path<String>,
     query: web::Query<SwitchQuery>,

@@ -1,7 +1,7 @@
 //! `/login`: the password form.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -50,20 +50,18 @@ async fn form_page(
 ) -> HttpResponse {
     let (csrf_token, builder) = csrf::form_page(req, state, status);
     let username: String = username.chars().take(64).collect();
-    let wechat_url = crate::wechat::browser_login::available(state).await.then(|| {
+    let wechat_url = super::wechat::browser_login::available(state).await.then(|| {
         format!("/login/wechat?{}", serde_urlencoded::to_string([("return_to", &return_to)]).unwrap_or_default())
     });
     render::page_with(builder, &LoginPage { csrf_token, username, return_to, error, wechat_url })
 }
 
-#[get("/login")]
 pub async fn show(req: HttpRequest, state: web::Data<AppState>, query: web::Query<LoginQuery>) -> HttpResponse {
     let query = query.into_inner();
     let return_to = safe_return_path(query.return_to.as_deref());
     form_page(&req, &state, StatusCode::OK, query.login_hint.unwrap_or_default(), return_to, None).await
 }
 
-#[post("/login")]
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,

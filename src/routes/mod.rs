@@ -6,6 +6,7 @@ pub mod home;
 pub mod lang;
 pub mod login;
 pub mod logout;
+pub mod wechat;
 
 /// Where to go after login: only a path on this server (a leading `/` not
 /// followed by `/` or `\`), so the form cannot be used as an open redirect.
