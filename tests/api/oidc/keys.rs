@@ -3,8 +3,15 @@
 use super::Provider;
 use crate::helpers::{TestDb, spawn_app_on, wxfed_cli};
 
+/// GET on a new connection: the test's pauses (a CLI run) outlast the
+/// server's keep-alive, and reusing a connection the server is just
+/// closing fails with IncompleteMessage.
+async fn fresh_get(app: &crate::helpers::TestApp, path: &str) -> reqwest::Response {
+    reqwest::Client::new().get(app.url(path)).send().await.unwrap()
+}
+
 async fn jwks_kids(app: &crate::helpers::TestApp) -> Vec<String> {
-    let jwks: serde_json::Value = app.get("/jwks.json").await.json().await.unwrap();
+    let jwks: serde_json::Value = fresh_get(app, "/jwks.json").await.json().await.unwrap();
     jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
 }
 
@@ -54,7 +61,7 @@ async fn a_rotated_key_is_published_everywhere_before_it_signs_and_old_tokens_st
     let before = provider.tokens().await;
     let old_kid = kid_of(before["access_token"].as_str().unwrap());
     assert_eq!(jwks_kids(&second).await.len(), 3);
-    let old_etag = second.get("/jwks.json").await.headers()["etag"].clone();
+    let old_etag = fresh_get(&second, "/jwks.json").await.headers()["etag"].clone();
 
     let output = wxfed_cli(&["keys", "rotate", "--json"], &provider.db.cli_env(), None, None);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -75,7 +82,7 @@ async fn a_rotated_key_is_published_everywhere_before_it_signs_and_old_tokens_st
         assert_eq!(kids.len(), 6, "new and current keys are published: {kids:?}");
         assert!(kids.contains(&old_kid));
     }
-    let new_jwks = second.get("/jwks.json").await;
+    let new_jwks = fresh_get(&second, "/jwks.json").await;
     assert_ne!(new_jwks.headers()["etag"], old_etag, "a rotation changes the JWKS and its ETag");
     // ...but neither signs with them before the activation time.
     assert_eq!(access_kid(&provider).await, old_kid);
