@@ -51,9 +51,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let access_token = AccessToken::new("kq3XvO7bS3m1Yk9aQe2W5r8TzL0cH6nJ".into());
     let message = [0x5a_u8; 600];
 
-    for (alg, iterations, token_iterations) in
-        [(SigningAlgorithm::Rs256, 2_000, 1_000), (SigningAlgorithm::Es256, 20_000, 10_000)]
-    {
+    for (alg, iterations, token_iterations) in [
+        (SigningAlgorithm::Rs256, 2_000, 1_000),
+        (SigningAlgorithm::Es256, 20_000, 10_000),
+        (SigningAlgorithm::EdDsa, 20_000, 10_000),
+    ] {
         let key = SigningKey::generate(alg)?;
         measure(&format!("{alg} sign"), iterations, || {
             black_box(key.sign_message(black_box(&message))?);

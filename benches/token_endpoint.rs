@@ -11,12 +11,16 @@
 //! the server and the load generator share the cores: the rates are what
 //! the whole machine does, not the server alone.
 //!
-//! Measured:
-//! 1. `grant_type=client_credentials` (HTTP Basic), one RS256 signature each;
-//! 2. the authorization-code round trip of a logged-in browser:
+//! Measured (the scenarios of issue 11's table):
+//! 1. RS256, ES256 and EdDSA `sign_message`, one thread: the one-core
+//!    signature cost every figure is compared with;
+//! 2. GET of the discovery document and of the JWKS (cached bytes);
+//! 3. `grant_type=client_credentials` (HTTP Basic), one signature each, for a
+//!    client of each access-token algorithm;
+//! 4. the authorization-code round trip of a logged-in browser:
 //!    GET /authorize (PKCE S256, `scope=openid`) → 303 with `code` →
-//!    POST /token → access token + ID token (two RS256 signatures);
-//! 3. RS256 and ES256 `sign_message`, one thread (as `benches/signing.rs`).
+//!    POST /token → access token + ID token (two signatures), RS256 and ES256;
+//! 5. introspection (RFC 7662) of an RS256 access token.
 //!
 //! Every response is checked; failures are counted and reported, and the
 //! run exits non-zero when any request failed.
@@ -216,17 +220,30 @@ impl CpuUse {
 // Load generation.
 
 /// What the workers need to know about the running provider.
-struct Target {
-    address: String,
+/// A client registered for the benchmark, with one algorithm for both its
+/// access and ID tokens.
+struct BenchClient {
+    alg: SigningAlgorithm,
     client_id: String,
     client_secret: String,
 }
 
+struct Target {
+    address: String,
+    clients: Vec<BenchClient>,
+    /// An access token to introspect (RS256, from client_credentials).
+    introspected: RefCell<String>,
+}
+
 impl Target {
-    fn authorize_url(&self) -> String {
+    fn client(&self, alg: SigningAlgorithm) -> &BenchClient {
+        self.clients.iter().find(|c| c.alg == alg).unwrap_or(&self.clients[0])
+    }
+
+    fn authorize_url(&self, alg: SigningAlgorithm) -> String {
         let params = [
             ("response_type", "code"),
-            ("client_id", self.client_id.as_str()),
+            ("client_id", self.client(alg).client_id.as_str()),
             ("redirect_uri", REDIRECT_URI),
             ("scope", "openid"),
             ("state", "s-123"),
@@ -250,8 +267,43 @@ fn new_client() -> Result<reqwest::Client, BoxError> {
 
 #[derive(Clone, Copy)]
 enum Scenario {
-    ClientCredentials,
-    CodeRoundTrip,
+    Get(&'static str),
+    ClientCredentials(SigningAlgorithm),
+    CodeRoundTrip(SigningAlgorithm),
+    Introspection,
+}
+
+async fn get(client: &reqwest::Client, target: &Target, path: &str) -> Result<Sample, String> {
+    let start = Instant::now();
+    let response =
+        client.get(format!("{}{path}", target.address)).send().await.map_err(|e| format!("GET {path}: {e}"))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| format!("GET {path} body: {e}"))?;
+    if status != 200 || body.is_empty() {
+        return Err(format!("GET {path}: {status}"));
+    }
+    Ok(Sample { total: start.elapsed(), legs: None })
+}
+
+async fn introspection(client: &reqwest::Client, target: &Target) -> Result<Sample, String> {
+    let token = target.introspected.borrow().clone();
+    let rp = target.client(SigningAlgorithm::Rs256);
+    let start = Instant::now();
+    let response = client
+        .post(format!("{}/introspect", target.address))
+        .basic_auth(&rp.client_id, Some(&rp.client_secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .map_err(|e| format!("POST /introspect: {e}"))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| format!("POST /introspect body: {e}"))?;
+    let total = start.elapsed();
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("POST /introspect: {e}"))?;
+    if status != 200 || json["active"] != true {
+        return Err(format!("POST /introspect: {status}: {json}"));
+    }
+    Ok(Sample { total, legs: None })
 }
 
 /// One measured operation: its total time and, for the round trip, the
@@ -261,11 +313,16 @@ struct Sample {
     legs: Option<(Duration, Duration)>,
 }
 
-async fn client_credentials(client: &reqwest::Client, target: &Target) -> Result<Sample, String> {
+async fn client_credentials(
+    client: &reqwest::Client,
+    target: &Target,
+    alg: SigningAlgorithm,
+) -> Result<Sample, String> {
+    let rp = target.client(alg);
     let start = Instant::now();
     let response = client
         .post(format!("{}/token", target.address))
-        .basic_auth(&target.client_id, Some(&target.client_secret))
+        .basic_auth(&rp.client_id, Some(&rp.client_secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -277,13 +334,22 @@ async fn client_credentials(client: &reqwest::Client, target: &Target) -> Result
         return Err(format!("POST /token: {status}: {}", String::from_utf8_lossy(&body)));
     }
     let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("POST /token: {e}"))?;
-    if !json["access_token"].is_string() {
+    let Some(token) = json["access_token"].as_str() else {
         return Err(format!("POST /token: no access_token in {json}"));
+    };
+    if alg == SigningAlgorithm::Rs256 {
+        token.clone_into(&mut target.introspected.borrow_mut());
     }
     Ok(Sample { total, legs: None })
 }
 
-async fn code_round_trip(client: &reqwest::Client, target: &Target, authorize_url: &str) -> Result<Sample, String> {
+async fn code_round_trip(
+    client: &reqwest::Client,
+    target: &Target,
+    alg: SigningAlgorithm,
+    authorize_url: &str,
+) -> Result<Sample, String> {
+    let rp = target.client(alg);
     let start = Instant::now();
     let response = client.get(authorize_url).send().await.map_err(|e| format!("GET /authorize: {e}"))?;
     let status = response.status();
@@ -299,7 +365,7 @@ async fn code_round_trip(client: &reqwest::Client, target: &Target, authorize_ur
     let authorized = start.elapsed();
     let response = client
         .post(format!("{}/token", target.address))
-        .basic_auth(&target.client_id, Some(&target.client_secret))
+        .basic_auth(&rp.client_id, Some(&rp.client_secret))
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", &code),
@@ -342,7 +408,10 @@ impl Outcome {
 async fn drive(scenario: Scenario, clients: &[reqwest::Client], target: &Rc<Target>, total: usize) -> Outcome {
     let next = Rc::new(Cell::new(0_usize));
     let failures = Rc::new(RefCell::new((0_usize, Vec::new())));
-    let authorize_url = Rc::new(target.authorize_url());
+    let authorize_url = Rc::new(match scenario {
+        Scenario::CodeRoundTrip(alg) => target.authorize_url(alg),
+        _ => String::new(),
+    });
     let cpu_before = cpu_snapshot();
     let start = Instant::now();
     let mut handles = Vec::new();
@@ -358,8 +427,10 @@ async fn drive(scenario: Scenario, clients: &[reqwest::Client], target: &Rc<Targ
                 }
                 next.set(ticket + 1);
                 let result = match scenario {
-                    Scenario::ClientCredentials => client_credentials(&client, &target).await,
-                    Scenario::CodeRoundTrip => code_round_trip(&client, &target, &authorize_url).await,
+                    Scenario::Get(path) => get(&client, &target, path).await,
+                    Scenario::ClientCredentials(alg) => client_credentials(&client, &target, alg).await,
+                    Scenario::CodeRoundTrip(alg) => code_round_trip(&client, &target, alg, &authorize_url).await,
+                    Scenario::Introspection => introspection(&client, &target).await,
                 };
                 match result {
                     Ok(sample) => samples.push(sample),
@@ -486,81 +557,129 @@ struct Config {
     concurrency: usize,
     requests: usize,
     round_trips: usize,
+    /// Requests of the cheap scenarios (discovery, JWKS; half for introspection).
+    gets: usize,
     pool_size: u32,
     workers: usize,
 }
 
-/// Starts the provider and measures both scenarios; returns
-/// (client_credentials, round trips, failed operations).
-async fn measure_endpoints(db: &BenchDb, config: &Config) -> Result<(Measured, Measured, usize), BoxError> {
+/// One measured scenario, for the comparison.
+struct Row {
+    label: String,
+    unit: &'static str,
+    measured: Measured,
+    /// The signatures one operation makes, and their algorithm.
+    signatures: Option<(u32, SigningAlgorithm)>,
+}
+
+/// Warm-up, then the measured batch.
+#[allow(clippy::too_many_arguments)] // a flat list reads better at the call sites
+async fn run_scenario(
+    scenario: Scenario,
+    clients: &[reqwest::Client],
+    target: &Rc<Target>,
+    total: usize,
+    label: String,
+    unit: &'static str,
+    signatures: Option<(u32, SigningAlgorithm)>,
+    failed: &mut usize,
+) -> Row {
+    let warm_up = drive(scenario, clients, target, (total / 10).max(clients.len())).await;
+    *failed += warm_up.failures;
+    if let Some(message) = warm_up.first_failures.first() {
+        println!("warm-up failed: {message}");
+    }
+    let outcome = drive(scenario, clients, target, total).await;
+    *failed += outcome.failures;
+    let measured = report(&label, unit, &outcome);
+    Row { label, unit, measured, signatures }
+}
+
+/// Starts the provider and measures every scenario; returns the rows and
+/// the number of failed operations.
+async fn measure_endpoints(db: &BenchDb, config: &Config) -> Result<(Vec<Row>, usize), BoxError> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let settings = db.settings(&listener, config.workers, config.pool_size)?;
     let address = settings.issuer.clone();
     let backend = open_backend(&settings)?;
 
-    // An account and a confidential, first-party client, through the
-    // library (as the CLI and the tests do).
-    let (client_id, client_secret) = {
+    // An account and one confidential, first-party client per algorithm,
+    // through the library (as the CLI and the tests do).
+    let mut bench_clients = Vec::new();
+    {
         let mut conn = backend.pool.get()?;
         let actor = Actor("bench".into());
         let hash = wxfed::accounts::password::hash_blocking(PASSWORD)?;
         let account = NewAccount { username: USERNAME.into(), ..Default::default() };
         wxfed::accounts::manage::add(&mut conn, &backend.secrets, &actor, &account, Some(hash))?;
-        let client = NewClient {
-            name: "Benchmark RP".into(),
-            redirect_uris: vec![REDIRECT_URI.into()],
-            post_logout_redirect_uris: vec![],
-            public: false,
-            first_party: true,
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials],
-            scopes: vec![],
-            id_token_signing_alg: SigningAlgorithm::Rs256,
-            always_issue_refresh_token: false,
-            wechat_app: None,
-            host_app: false,
-            trust_host: None,
-        };
-        let (client, secret) = wxfed::oidc::clients::register(&mut conn, &backend.secrets, &actor, &client)?;
-        (client.client_id, secret.ok_or("a confidential client has a secret")?)
-    };
+        for alg in SigningAlgorithm::ALL {
+            let client = NewClient {
+                name: format!("Benchmark RP {alg}"),
+                redirect_uris: vec![REDIRECT_URI.into()],
+                post_logout_redirect_uris: vec![],
+                public: false,
+                first_party: true,
+                grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials],
+                scopes: vec![],
+                id_token_signing_alg: alg,
+                always_issue_refresh_token: false,
+                wechat_app: None,
+                host_app: false,
+                trust_host: None,
+                access_token_signing_alg: alg,
+            };
+            let (client, secret) = wxfed::oidc::clients::register(&mut conn, &backend.secrets, &actor, &client)?;
+            let client_secret = secret.ok_or("a confidential client has a secret")?;
+            bench_clients.push(BenchClient { alg, client_id: client.client_id, client_secret });
+        }
+    }
 
     let app = Application::build_with(settings, backend, listener)?;
     actix_rt::spawn(app.run_until_stopped());
-    let target = Rc::new(Target { address, client_id, client_secret });
+    let target = Rc::new(Target { address, clients: bench_clients, introspected: RefCell::new(String::new()) });
     let clients: Vec<reqwest::Client> = (0..config.concurrency).map(|_| new_client()).collect::<Result<_, _>>()?;
     let concurrency = config.concurrency;
     let mut failed = 0;
+    let mut rows = Vec::new();
 
     println!(
         "server: {} HTTP workers, database pool {}, {} concurrent keep-alive connections from one load-generator thread",
         config.workers, config.pool_size, concurrency
     );
 
-    // 1. client_credentials.
-    let warm_up = drive(Scenario::ClientCredentials, &clients, &target, (config.requests / 10).max(concurrency)).await;
-    failed += warm_up.failures;
-    if let Some(message) = warm_up.first_failures.first() {
-        println!("warm-up failed: {message}");
+    for (label, path) in [("discovery", "/.well-known/openid-configuration"), ("JWKS", "/jwks.json")] {
+        let scenario = Scenario::Get(path);
+        rows.push(run_scenario(scenario, &clients, &target, config.gets, label.into(), "req", None, &mut failed).await);
     }
-    let outcome = drive(Scenario::ClientCredentials, &clients, &target, config.requests).await;
-    failed += outcome.failures;
-    let cc = report("client_credentials", "req", &outcome);
+    for alg in SigningAlgorithm::ALL {
+        let label = format!("client_credentials, {alg} access token");
+        let scenario = Scenario::ClientCredentials(alg);
+        let signatures = Some((1, alg));
+        rows.push(
+            run_scenario(scenario, &clients, &target, config.requests, label, "req", signatures, &mut failed).await,
+        );
+    }
+    // The RS256 client_credentials run left a valid token to introspect.
+    let scenario = Scenario::Introspection;
+    rows.push(
+        run_scenario(scenario, &clients, &target, config.gets / 2, "introspection".into(), "req", None, &mut failed)
+            .await,
+    );
 
-    // 2. Authorization code round trips, one logged-in session per worker.
+    // Authorization code round trips, one logged-in session per worker.
     let login_start = Instant::now();
     for client in &clients {
         log_in(client, &target.address).await?;
     }
     println!("({concurrency} sessions logged in, {:.2} s of argon2)", login_start.elapsed().as_secs_f64());
-    let warm_up = drive(Scenario::CodeRoundTrip, &clients, &target, (config.round_trips / 10).max(concurrency)).await;
-    failed += warm_up.failures;
-    if let Some(message) = warm_up.first_failures.first() {
-        println!("warm-up failed: {message}");
+    for alg in [SigningAlgorithm::Rs256, SigningAlgorithm::Es256] {
+        let label = format!("authorization code round trip, {alg}");
+        let scenario = Scenario::CodeRoundTrip(alg);
+        let signatures = Some((2, alg));
+        let total = config.round_trips;
+        rows.push(run_scenario(scenario, &clients, &target, total, label, "round trip", signatures, &mut failed).await);
     }
-    let outcome = drive(Scenario::CodeRoundTrip, &clients, &target, config.round_trips).await;
-    failed += outcome.failures;
-    let code = report("authorization code round trip", "round trip", &outcome);
-    Ok((cc, code, failed))
+    Ok((rows, failed))
 }
 
 fn main() -> Result<(), BoxError> {
@@ -569,6 +688,7 @@ fn main() -> Result<(), BoxError> {
         concurrency: env_number("WXFED_BENCH_CONCURRENCY", 32)?.max(1),
         requests: env_number("WXFED_BENCH_REQUESTS", 5000)?.max(1),
         round_trips: env_number("WXFED_BENCH_ROUND_TRIPS", 2000)?.max(1),
+        gets: env_number("WXFED_BENCH_GETS", 20000)?.max(1),
         pool_size: u32::try_from(env_number("WXFED_BENCH_POOL_SIZE", 16)?.max(1))?,
         workers: cores,
     };
@@ -577,40 +697,55 @@ fn main() -> Result<(), BoxError> {
     let backend_label = db.label();
     println!("== wxfed token endpoint benchmark: {backend_label}, {cores} cores ==");
 
-    // 3. Raw signatures first, while nothing else runs.
-    let rs256 = signature_rate(SigningAlgorithm::Rs256, 2_000)?;
-    signature_rate(SigningAlgorithm::Es256, 20_000)?;
+    // Raw signatures first, while nothing else runs.
+    let mut signing_rates = Vec::new();
+    for (alg, iterations) in
+        [(SigningAlgorithm::Rs256, 2_000), (SigningAlgorithm::Es256, 20_000), (SigningAlgorithm::EdDsa, 20_000)]
+    {
+        signing_rates.push((alg, signature_rate(alg, iterations)?));
+    }
+    let rate_of = |alg: SigningAlgorithm| signing_rates.iter().find(|(a, _)| *a == alg).map_or(1.0, |(_, r)| *r);
+    let rs256 = rate_of(SigningAlgorithm::Rs256);
 
-    let (cc, code, failed) = actix_rt::System::new().block_on(measure_endpoints(&db, &config))?;
+    let (rows, failed) = actix_rt::System::new().block_on(measure_endpoints(&db, &config))?;
 
-    // 4. The comparison.
-    let signature_ms = 1000.0 / rs256;
+    // The comparison: each rate against the one-core rate of the signatures
+    // one operation needs (issue 11's targets are stated this way).
     println!("== comparison ({backend_label}) ==");
-    println!("one RS256 signature: {signature_ms:.3} ms of one core ({rs256:.0}/s)");
-    let compare = |label: &str, unit: &str, measured: &Measured, signatures: f64| {
-        let wall_ms = 1000.0 / measured.rate;
-        let signing_ms = signatures * signature_ms;
-        let what = if signatures > 1.0 {
-            format!("its {signatures:.0} RS256 signatures")
-        } else {
-            "its RS256 signature".into()
-        };
-        println!(
-            "{label}: {:.0} {unit}/s = {:.1}× the cost of {what} ({wall_ms:.3} ms of wall time per {unit} \
-             vs {signing_ms:.3} ms of signing)",
-            measured.rate,
-            wall_ms / signing_ms,
-        );
-        if let (Some(server), Some(others)) = (measured.server_cpu_ms, measured.others_cpu_ms) {
-            println!(
-                "  in CPU time: the wxfed server spends {server:.3} ms per {unit} = {:.1}× {what}; \
-                 other processes (the database server, if any) {others:.3} ms",
-                server / signing_ms
-            );
+    for (alg, rate) in &signing_rates {
+        println!("one {alg} signature: {:.4} ms of one core ({rate:.0}/s)", 1000.0 / rate);
+    }
+    for row in &rows {
+        let rate = row.measured.rate;
+        match row.signatures {
+            Some((count, alg)) => {
+                let bound = rate_of(alg) / f64::from(count);
+                print!(
+                    "{}: {rate:.0} {}/s = {:.0} % of one core signing its {count} {alg} signature(s) ({bound:.0}/s)",
+                    row.label,
+                    row.unit,
+                    100.0 * rate / bound
+                );
+                if let Some(server) = row.measured.server_cpu_ms {
+                    print!(
+                        "; server CPU per {}: {server:.3} ms = {:.1}× the signing",
+                        row.unit,
+                        server * bound / 1000.0
+                    );
+                }
+                if let Some(others) = row.measured.others_cpu_ms {
+                    print!("; other processes (the database, if any) {others:.3} ms");
+                }
+                println!();
+            }
+            None => println!(
+                "{}: {rate:.0} {}/s = {:.1}× the one-core RS256 signing rate (no signature)",
+                row.label,
+                row.unit,
+                rate / rs256
+            ),
         }
-    };
-    compare("token endpoint (client_credentials)", "req", &cc, 1.0);
-    compare("authorization code round trip (GET /authorize + POST /token)", "round trip", &code, 2.0);
+    }
     println!(
         "note: the server ({} HTTP workers plus its blocking pool), the load generator (one thread of the same \
          process) and the database share this machine's {cores} cores. Wall time per request is 1/rate for the \

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Runs wxfed's benchmarks on this machine: raw signing, then the token
-# endpoint over HTTP on SQLite and on PostgreSQL.
+# Runs wxfed's benchmarks on this machine: raw signing, then the scenarios of
+# issue 11's table over HTTP, on SQLite and on PostgreSQL: discovery, JWKS,
+# client_credentials with RS256 / ES256 / EdDSA access tokens, the
+# authorization code round trip of a logged-in browser (RS256 and ES256
+# clients) and introspection. Each rate is printed with its ratio to the
+# one-core cost of the signatures it needs (`cargo bench` builds with the
+# optimized bench profile; the tests never run this).
 #
 #   scripts/bench.sh
 #
@@ -9,7 +14,9 @@
 # database there and drops it at the end. Set it to "" (empty) to skip the
 # PostgreSQL run. Knobs of the token benchmark (see benches/token_endpoint.rs):
 # WXFED_BENCH_CONCURRENCY, WXFED_BENCH_REQUESTS, WXFED_BENCH_ROUND_TRIPS,
-# WXFED_BENCH_POOL_SIZE.
+# WXFED_BENCH_GETS (discovery/JWKS requests; half as many introspections),
+# WXFED_BENCH_POOL_SIZE. For the side-by-side with node-oidc-provider (pinned
+# cores, medians of repeated runs) use ../shared/perf; see its README.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -21,6 +21,8 @@ pub struct AppState {
     pub throttle_policy: ThrottlePolicy,
     pub keys: KeyStore,
     pub wechat: WechatClient,
+    /// The discovery document, serialized once (issue 11.3).
+    pub discovery: Arc<Result<crate::oidc::discovery::StaticDocument, String>>,
 }
 
 impl AppState {
@@ -41,7 +43,9 @@ impl AppState {
             max_failures_per_ip: settings.login_max_failures_per_ip,
             block_secs: settings.login_block_secs,
         };
+        let discovery = Arc::new(crate::oidc::discovery::static_document(&settings.issuer));
         Self {
+            discovery,
             settings: Arc::new(settings),
             db,
             secrets: Arc::new(secrets),

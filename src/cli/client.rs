@@ -45,9 +45,13 @@ pub struct AddArgs {
     /// Allowed scope (repeatable); default openid profile email phone offline_access.
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
-    /// ID token signing algorithm.
+    /// ID token signing algorithm: RS256, ES256 or EdDSA.
     #[arg(long, default_value = "RS256", value_parser = parse_alg)]
     id_token_alg: SigningAlgorithm,
+    /// Access token (RFC 9068 JWT) signing algorithm: RS256, ES256 or EdDSA.
+    /// Resource servers verifying the tokens must support it.
+    #[arg(long, default_value = "RS256", value_parser = parse_alg)]
+    access_token_alg: SigningAlgorithm,
     /// Issue refresh tokens even when offline_access is not requested.
     #[arg(long)]
     refresh_tokens: bool,
@@ -65,7 +69,7 @@ pub struct AddArgs {
 }
 
 fn parse_alg(value: &str) -> Result<SigningAlgorithm, String> {
-    value.parse().map_err(|_| format!("`{value}` is not RS256 or ES256"))
+    value.parse().map_err(|_| format!("`{value}` is not RS256, ES256 or EdDSA"))
 }
 
 fn describe(client: &Client) -> String {
@@ -101,6 +105,7 @@ pub fn run(command: ClientCommand, backend: &Backend, json: bool) -> Result<Exit
                 wechat_app: args.wechat_app,
                 host_app: args.host_app,
                 trust_host: args.trust_host,
+                access_token_signing_alg: args.access_token_alg,
             };
             let (client, secret) = clients::register(conn, secrets, &actor, &new)?;
             let mut value = serde_json::to_value(&client).unwrap_or_default();

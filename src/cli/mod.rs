@@ -87,10 +87,15 @@ enum KeysCommand {
     GenerateMaster,
     /// List token signing keys.
     List,
-    /// Replace the signing keys: new keys sign at once; the old ones stay in
-    /// the JWKS until the tokens they signed have expired. Running servers
-    /// pick the change up within a minute.
-    Rotate,
+    /// Replace the signing keys. New keys are published at once and sign
+    /// only after every server has reloaded its keys and relying parties'
+    /// JWKS caches have expired (WXFED_KEY_RELOAD_SECS + 90 s); the old
+    /// ones then stay in the JWKS until the tokens they signed have expired.
+    Rotate {
+        /// Rotate only this algorithm's key (RS256, ES256 or EdDSA); default all.
+        #[arg(long, value_parser = parse_alg)]
+        alg: Option<crate::oidc::signing::SigningAlgorithm>,
+    },
 }
 
 /// Entry point of the `wxfed` binary.
@@ -146,6 +151,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
+fn parse_alg(value: &str) -> Result<crate::oidc::signing::SigningAlgorithm, String> {
+    value.parse().map_err(|_| format!("`{value}` is not RS256, ES256 or EdDSA"))
+}
+
 fn keys(
     command: KeysCommand,
     backend: &startup::Backend,
@@ -156,18 +165,26 @@ fn keys(
     let mut conn = backend.pool.get().map_err(|e| CliError::Other(e.to_string()))?;
     // Make sure the first keys exist (a fresh database has none yet).
     keys::KeyStore::load_or_init(&mut conn, &backend.secrets).map_err(|e| CliError::Other(e.to_string()))?;
-    if let KeysCommand::Rotate = command {
+    if let KeysCommand::Rotate { alg } = command {
+        let algs = match alg {
+            Some(alg) => vec![alg],
+            None => crate::oidc::signing::SigningAlgorithm::ALL.to_vec(),
+        };
         // Keep retired keys published until every token they signed has
         // expired, plus a margin for clock skew and caches.
         let keep =
             chrono::Duration::seconds(i64::try_from(settings.tokens.longest_signed_secs()).unwrap_or(3600) + 300);
-        let kids = keys::rotate(&mut conn, &backend.secrets, &crate::accounts::manage::Actor::cli(), keep)
-            .map_err(|e| CliError::Other(e.to_string()))?;
-        output::print(
-            json,
-            &serde_json::json!({ "rotated_to": kids }),
-            &format!("new signing keys: {}", kids.join(", ")),
-        );
+        let lead = keys::publication_lead(settings.key_reload_secs);
+        let rotated =
+            keys::rotate(&mut conn, &backend.secrets, &crate::accounts::manage::Actor::cli(), &algs, lead, keep)
+                .map_err(|e| CliError::Other(e.to_string()))?;
+        let kids: Vec<&str> = rotated.iter().map(|k| k.kid.as_str()).collect();
+        let text = rotated
+            .iter()
+            .map(|k| format!("new {} key {} (published now, signs from {})", k.alg, k.kid, k.signs_from))
+            .collect::<Vec<_>>()
+            .join("\n");
+        output::print(json, &serde_json::json!({ "rotated_to": kids, "keys": rotated }), &text);
         return Ok(ExitCode::SUCCESS);
     }
     let list = keys::list(&mut conn)?;

@@ -25,6 +25,7 @@ pub struct ClientRow {
     pub wechat_appid: Option<String>,
     pub host_app: bool,
     pub trusted_host_client: Option<String>,
+    pub access_token_signing_alg: String,
 }
 
 pub fn insert(conn: &mut DbConn, row: &ClientRow) -> QueryResult<()> {

@@ -107,6 +107,7 @@ diesel::table! {
         wechat_appid -> Nullable<Text>,
         host_app -> Bool,
         trusted_host_client -> Nullable<Text>,
+        access_token_signing_alg -> Text,
     }
 }
 
@@ -130,6 +131,7 @@ diesel::table! {
         created_at -> Timestamp,
         retired_at -> Nullable<Timestamp>,
         publish_until -> Nullable<Timestamp>,
+        not_before_signing -> Nullable<Timestamp>,
     }
 }
 

@@ -15,6 +15,8 @@ pub struct SigningKeyRow {
     pub created_at: NaiveDateTime,
     pub retired_at: Option<NaiveDateTime>,
     pub publish_until: Option<NaiveDateTime>,
+    /// Published before this, signs only from this on (issue 10.14).
+    pub not_before_signing: Option<NaiveDateTime>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &SigningKeyRow) -> QueryResult<()> {
@@ -35,15 +37,15 @@ pub fn all(conn: &mut DbConn) -> QueryResult<Vec<SigningKeyRow>> {
     signing_keys::table.order(signing_keys::created_at.desc()).select(SigningKeyRow::as_select()).load(conn)
 }
 
-/// Retires every active key of `alg`, keeping it published until
-/// `publish_until`.
+/// Retires every unretired key of `alg` at `retire_at` (it signs until
+/// then), keeping it published until `publish_until`.
 pub fn retire_active(
     conn: &mut DbConn,
     alg: &str,
-    now: NaiveDateTime,
+    retire_at: NaiveDateTime,
     publish_until: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(signing_keys::table.filter(signing_keys::alg.eq(alg)).filter(signing_keys::retired_at.is_null()))
-        .set((signing_keys::retired_at.eq(now), signing_keys::publish_until.eq(publish_until)))
+        .set((signing_keys::retired_at.eq(retire_at), signing_keys::publish_until.eq(publish_until)))
         .execute(conn)
 }

@@ -73,6 +73,8 @@ pub struct Client {
     /// The host client whose access tokens this client accepts in a token
     /// exchange (FinClip scheme 3).
     pub trust_host: Option<String>,
+    /// The algorithm of its JWT access tokens (RFC 9068 §2.1).
+    pub access_token_signing_alg: SigningAlgorithm,
     #[serde(skip)]
     secret_hash: Option<String>,
 }
@@ -103,6 +105,7 @@ impl Client {
             wechat_app: row.wechat_appid,
             host_app: row.host_app,
             trust_host: row.trusted_host_client,
+            access_token_signing_alg: row.access_token_signing_alg.parse().unwrap_or(SigningAlgorithm::Rs256),
             secret_hash: row.secret_hash,
         }
     }
@@ -171,6 +174,7 @@ pub struct NewClient {
     pub wechat_app: Option<String>,
     pub host_app: bool,
     pub trust_host: Option<String>,
+    pub access_token_signing_alg: SigningAlgorithm,
 }
 
 /// Redirect URIs must be absolute, without a fragment (RFC 6749 §3.1.2),
@@ -269,6 +273,7 @@ pub fn register(
         wechat_appid: new.wechat_app.clone(),
         host_app: new.host_app,
         trusted_host_client: new.trust_host.clone(),
+        access_token_signing_alg: new.access_token_signing_alg.as_str().to_owned(),
     };
     db::write_transaction(conn, |conn| {
         if let Some(appid) = &row.wechat_appid

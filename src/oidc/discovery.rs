@@ -1,8 +1,11 @@
 //! `/.well-known/openid-configuration` (OIDC Discovery 1.0 §3, RFC 8414)
 //! and the JWKS. Only what wxfed really supports is advertised.
 
-use actix_web::http::header::CACHE_CONTROL;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
@@ -13,8 +16,10 @@ use openidconnect::{
     UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::clients::KNOWN_SCOPES;
+use super::keys::JWKS_MAX_AGE_SECS;
 use super::signing::SigningAlgorithm;
 use crate::state::AppState;
 
@@ -133,9 +138,67 @@ pub fn document(issuer: &str) -> Result<serde_json::Value, String> {
     serde_json::to_value(&metadata).map_err(|e| e.to_string())
 }
 
-pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
-    match document(&state.settings.issuer) {
-        Ok(doc) => HttpResponse::Ok().insert_header((CACHE_CONTROL, "public, max-age=300")).json(doc),
+/// How long RPs may cache the discovery document: it changes only with a
+/// new release or issuer, never with a key rotation.
+pub const DISCOVERY_MAX_AGE_SECS: u64 = 300;
+
+/// A document served as-is: serialized once (the discovery document per
+/// process, the JWKS per key-set load), with a strong ETag over its bytes.
+#[derive(Clone, Debug)]
+pub struct StaticDocument {
+    body: Bytes,
+    etag: String,
+}
+
+impl StaticDocument {
+    pub fn new(body: Vec<u8>) -> Self {
+        // A strong validator (RFC 9110 §8.8.1): equal tags mean equal bytes.
+        // 128 bits of SHA-256 is plenty to tell versions apart.
+        let digest = Sha256::digest(&body);
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
+        Self { body: Bytes::from(body), etag }
+    }
+
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The quoted entity tag, as sent in `ETag`.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// Whether `If-None-Match` names this version (RFC 9110 §13.1.2: weak
+    /// comparison, so `W/"x"` matches `"x"`; `*` matches any).
+    fn matches(&self, if_none_match: &str) -> bool {
+        if_none_match.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == self.etag)
+    }
+
+    /// 200 with the bytes, or 304 when the client already holds them.
+    /// Both carry the validator and the caching policy (RFC 9110 §15.4.5).
+    pub fn respond(&self, request: &HttpRequest, max_age_secs: u64) -> HttpResponse {
+        let fresh = request
+            .headers()
+            .get(IF_NONE_MATCH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| self.matches(value));
+        let mut response = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+        response
+            .insert_header((ETAG, self.etag.clone()))
+            .insert_header((CACHE_CONTROL, format!("public, max-age={max_age_secs}")));
+        if fresh { response.finish() } else { response.content_type("application/json").body(self.body.clone()) }
+    }
+}
+
+/// The discovery document for `issuer`, serialized.
+pub fn static_document(issuer: &str) -> Result<StaticDocument, String> {
+    let doc = document(issuer)?;
+    serde_json::to_vec(&doc).map(StaticDocument::new).map_err(|e| e.to_string())
+}
+
+pub async fn openid_configuration(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match state.discovery.as_ref() {
+        Ok(doc) => doc.respond(&request, DISCOVERY_MAX_AGE_SECS),
         Err(error) => {
             tracing::error!(%error, "cannot build the discovery document");
             HttpResponse::InternalServerError().finish()
@@ -143,11 +206,8 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    let keys = state.keys.current();
-    // Short cache: a rotated-in key must reach relying parties quickly.
-    HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "public, max-age=60"))
-        .content_type("application/json")
-        .body(keys.jwks_json().to_owned())
+pub async fn jwks(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    // max-age is part of a new key's publication lead (keys::publication_lead),
+    // so an RP honouring it sees a rotated-in key before anything it signed.
+    state.keys.current().jwks().respond(&request, JWKS_MAX_AGE_SECS)
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{Duration, NaiveDateTime};
 
+use super::discovery::StaticDocument;
 use super::signing::{SigningAlgorithm, SigningError, SigningKey};
 use crate::accounts::manage::Actor;
 use crate::audit::{self, Action, AuditEvent};
@@ -30,34 +31,73 @@ fn seal_context(kid: &str) -> String {
     format!("signing_key:{kid}")
 }
 
+/// How long browsers and relying parties may cache the JWKS
+/// (`Cache-Control: max-age`). It is part of the publication lead of a new
+/// key ([`publication_lead`]), so every RP that honours it has refetched the
+/// JWKS, and seen the new key, before any token is signed with it.
+pub const JWKS_MAX_AGE_SECS: u64 = 60;
+
+/// Extra time on top of reload interval and cache lifetime before a new
+/// key signs: clock skew between instances, a slow reload, a slow fetch.
+pub const PUBLICATION_MARGIN_SECS: u64 = 30;
+
+/// How long a new key is published before it signs (issue 10.14): every
+/// instance reloads its keys within `key_reload_secs`, then every RP cache
+/// of the old JWKS expires within [`JWKS_MAX_AGE_SECS`], plus a margin.
+pub fn publication_lead(key_reload_secs: u64) -> Duration {
+    let secs = key_reload_secs.saturating_add(JWKS_MAX_AGE_SECS).saturating_add(PUBLICATION_MARGIN_SECS);
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
+/// A key that may sign, from when to when.
+struct Signer {
+    key: SigningKey,
+    /// `None`: signs as soon as it is loaded.
+    not_before: Option<NaiveDateTime>,
+    /// Set once a newer key of the same algorithm has (or will have) taken over.
+    retired_at: Option<NaiveDateTime>,
+}
+
+impl Signer {
+    fn signs_at(&self, now: NaiveDateTime) -> bool {
+        self.not_before.is_none_or(|t| t <= now) && self.retired_at.is_none_or(|t| t > now)
+    }
+}
+
 /// The keys as loaded at one moment.
 pub struct KeySet {
-    /// The newest unretired key of each algorithm: what signs now.
-    active: HashMap<SigningAlgorithm, SigningKey>,
-    /// Every published key (active and retired-but-still-valid), by kid.
+    /// Per algorithm, every published key that signs now or will, newest
+    /// first: a rotated-in key waits here, published, until its activation.
+    signers: HashMap<SigningAlgorithm, Vec<Signer>>,
+    /// Every published key (pending, active and retired-but-still-valid), by kid.
     by_kid: HashMap<String, SigningKey>,
     /// The JWKS document, serialized once per load.
-    jwks: String,
+    jwks: StaticDocument,
 }
 
 impl KeySet {
+    /// The key that signs `alg` tokens now: the newest whose activation
+    /// time has passed. Decided per call, not per load, so every instance
+    /// switches at the same moment whatever its reload phase.
     pub fn signing_key(&self, alg: SigningAlgorithm) -> Option<&SigningKey> {
-        self.active.get(&alg)
+        let now = db::now();
+        self.signers.get(&alg)?.iter().find(|s| s.signs_at(now)).map(|s| &s.key)
     }
 
     pub fn by_kid(&self, kid: &str) -> Option<&SigningKey> {
         self.by_kid.get(kid)
     }
 
-    pub fn jwks_json(&self) -> &str {
+    /// The JWKS (RFC 7517 §5) as bytes, with its ETag.
+    pub fn jwks(&self) -> &StaticDocument {
         &self.jwks
     }
 
     fn from_rows(rows: Vec<SigningKeyRow>, secrets: &Secrets) -> Result<Self, KeyError> {
-        let mut active = HashMap::new();
+        let mut signers: HashMap<SigningAlgorithm, Vec<Signer>> = HashMap::new();
         let mut by_kid = HashMap::new();
         let mut jwks = Vec::new();
-        // Rows come newest first: the first unretired key of an algorithm wins.
+        // Rows come newest first.
         for row in rows {
             let alg: SigningAlgorithm =
                 row.alg.parse().map_err(|source| KeyError::Signing { kid: row.kid.clone(), source })?;
@@ -67,14 +107,23 @@ impl KeySet {
             let pem = String::from_utf8(pem).map_err(|_| KeyError::Sealed(row.kid.clone()))?;
             let key = SigningKey::from_pkcs8_pem(row.kid.clone(), alg, &pem)
                 .map_err(|source| KeyError::Signing { kid: row.kid.clone(), source })?;
-            jwks.push(serde_json::to_value(key.jwk()).unwrap_or_default());
-            if row.retired_at.is_none() {
-                active.entry(alg).or_insert_with(|| key.clone());
-            }
+            jwks.push(key.jwk().clone());
+            signers.entry(alg).or_default().push(Signer {
+                key: key.clone(),
+                not_before: row.not_before_signing,
+                retired_at: row.retired_at,
+            });
             by_kid.insert(row.kid, key);
         }
-        let jwks = serde_json::json!({ "keys": jwks }).to_string();
-        Ok(Self { active, by_kid, jwks })
+        #[derive(serde::Serialize)]
+        struct Jwks {
+            keys: Vec<super::signing::PublicJwk>,
+        }
+        let jwks = StaticDocument::new(
+            serde_json::to_vec(&Jwks { keys: jwks })
+                .map_err(|e| KeyError::Signing { kid: String::new(), source: SigningError::Json(e) })?,
+        );
+        Ok(Self { signers, by_kid, jwks })
     }
 }
 
@@ -94,7 +143,9 @@ impl KeyStore {
             for alg in SigningAlgorithm::ALL {
                 let has_active = rows.iter().any(|r| r.alg == alg.as_str() && r.retired_at.is_none());
                 if !has_active {
-                    let kid = insert_new_key(conn, secrets, alg, now)?;
+                    // The first key of an algorithm signs at once: no RP can
+                    // hold a token of this algorithm yet, so none can miss it.
+                    let kid = insert_new_key(conn, secrets, alg, now, None)?;
                     let event = AuditEvent::success(Action::SigningKeyCreated)
                         .with_actor("system")
                         .with_detail("kid", kid)
@@ -136,6 +187,7 @@ fn insert_new_key(
     secrets: &Secrets,
     alg: SigningAlgorithm,
     now: NaiveDateTime,
+    not_before_signing: Option<NaiveDateTime>,
 ) -> Result<String, KeyError> {
     let key = SigningKey::generate(alg).map_err(|source| KeyError::Signing { kid: String::new(), source })?;
     let pem = key.to_pkcs8_pem().map_err(|source| KeyError::Signing { kid: key.kid().to_owned(), source })?;
@@ -146,6 +198,7 @@ fn insert_new_key(
         created_at: now,
         retired_at: None,
         publish_until: None,
+        not_before_signing,
     };
     db::signing_keys::insert(conn, &row)?;
     Ok(row.kid)
@@ -158,52 +211,76 @@ pub struct KeyInfo {
     pub alg: String,
     pub status: &'static str,
     pub created_at: String,
+    /// When it starts signing (published before then).
+    pub signs_from: Option<String>,
     pub retired_at: Option<String>,
     pub published_until: Option<String>,
 }
 
 pub fn list(conn: &mut DbConn) -> diesel::QueryResult<Vec<KeyInfo>> {
     let now = db::now();
+    let rfc3339 = |t: NaiveDateTime| t.and_utc().to_rfc3339();
     Ok(db::signing_keys::all(conn)?
         .into_iter()
         .map(|row| KeyInfo {
-            status: match (row.retired_at, row.publish_until) {
-                (None, _) => "active",
-                (Some(_), Some(until)) if until > now => "retired (still published)",
+            status: match (row.not_before_signing, row.retired_at, row.publish_until) {
+                (Some(from), None, _) if from > now => "published, not yet signing",
+                (_, None, _) => "active",
+                (_, Some(retired), _) if retired > now => "active (until its successor signs)",
+                (_, Some(_), Some(until)) if until > now => "retired (still published)",
                 _ => "expired",
             },
             kid: row.kid,
             alg: row.alg,
-            created_at: row.created_at.and_utc().to_rfc3339(),
-            retired_at: row.retired_at.map(|t| t.and_utc().to_rfc3339()),
-            published_until: row.publish_until.map(|t| t.and_utc().to_rfc3339()),
+            created_at: rfc3339(row.created_at),
+            signs_from: row.not_before_signing.map(rfc3339),
+            retired_at: row.retired_at.map(rfc3339),
+            published_until: row.publish_until.map(rfc3339),
         })
         .collect())
 }
 
-/// Replaces the active key of every algorithm with a new one, which signs
-/// at once. The old keys stay in the JWKS for `keep_published` (the
-/// longest lifetime of a token they signed), then drop out.
+/// A key made by [`rotate`].
+#[derive(Debug, serde::Serialize)]
+pub struct RotatedKey {
+    pub kid: String,
+    pub alg: SigningAlgorithm,
+    pub signs_from: String,
+}
+
+/// Adds a new key for each of `algs`, published at once but signing only
+/// after `publication_lead` ([`publication_lead`]): until then the current
+/// key keeps signing, so no relying party ever sees a token whose key its
+/// cached JWKS lacks (issue 10.14). At that moment the current key retires;
+/// it stays in the JWKS for `keep_published` more (the longest lifetime of
+/// a token it signed), then drops out.
 pub fn rotate(
     conn: &mut DbConn,
     secrets: &Secrets,
     actor: &Actor,
+    algs: &[SigningAlgorithm],
+    publication_lead: Duration,
     keep_published: Duration,
-) -> Result<Vec<String>, KeyError> {
+) -> Result<Vec<RotatedKey>, KeyError> {
     db::write_transaction(conn, |conn| {
         let now = db::now();
-        let mut new_kids = Vec::new();
-        for alg in SigningAlgorithm::ALL {
-            let retired = db::signing_keys::retire_active(conn, alg.as_str(), now, now + keep_published)?;
-            let kid = insert_new_key(conn, secrets, alg, now)?;
+        let signs_from = now + publication_lead;
+        let mut rotated = Vec::new();
+        for &alg in algs {
+            // A key still waiting from an earlier rotation retires with the
+            // current one: it never signs.
+            let retired = db::signing_keys::retire_active(conn, alg.as_str(), signs_from, signs_from + keep_published)?;
+            let kid = insert_new_key(conn, secrets, alg, now, Some(signs_from))?;
+            let signs_from = signs_from.and_utc().to_rfc3339();
             let event = AuditEvent::success(Action::SigningKeyRotated)
                 .with_actor(actor.0.clone())
                 .with_detail("kid", kid.clone())
                 .with_detail("alg", alg.as_str())
-                .with_detail("retired", retired);
+                .with_detail("retired", retired)
+                .with_detail("signs_from", signs_from.clone());
             audit::append(conn, secrets, &event)?;
-            new_kids.push(kid);
+            rotated.push(RotatedKey { kid, alg, signs_from });
         }
-        Ok(new_kids)
+        Ok(rotated)
     })
 }

@@ -56,17 +56,22 @@ pub enum SigningAlgorithm {
     /// ECDSA on P-256 with SHA-256 (RFC 7518 §3.4): far cheaper to sign.
     #[serde(rename = "ES256")]
     Es256,
+    /// EdDSA with Ed25519 (RFC 8037 §3.1): the cheapest to sign and verify,
+    /// deterministic signatures (no per-signature randomness to get wrong).
+    #[serde(rename = "EdDSA")]
+    EdDsa,
 }
 
 impl SigningAlgorithm {
     /// Every supported algorithm.
-    pub const ALL: [SigningAlgorithm; 2] = [SigningAlgorithm::Rs256, SigningAlgorithm::Es256];
+    pub const ALL: [SigningAlgorithm; 3] = [SigningAlgorithm::Rs256, SigningAlgorithm::Es256, SigningAlgorithm::EdDsa];
 
     /// The JOSE name (`alg` header / JWK member).
     pub fn as_str(self) -> &'static str {
         match self {
             SigningAlgorithm::Rs256 => "RS256",
             SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::EdDsa => "EdDSA",
         }
     }
 
@@ -75,6 +80,7 @@ impl SigningAlgorithm {
         match self {
             SigningAlgorithm::Rs256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
             SigningAlgorithm::Es256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            SigningAlgorithm::EdDsa => CoreJwsSigningAlgorithm::EdDsa,
         }
     }
 
@@ -83,6 +89,7 @@ impl SigningAlgorithm {
         match alg {
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 => Some(SigningAlgorithm::Rs256),
             CoreJwsSigningAlgorithm::EcdsaP256Sha256 => Some(SigningAlgorithm::Es256),
+            CoreJwsSigningAlgorithm::EdDsa => Some(SigningAlgorithm::EdDsa),
             _ => None,
         }
     }
@@ -103,6 +110,7 @@ impl FromStr for SigningAlgorithm {
         match s {
             "RS256" => Ok(SigningAlgorithm::Rs256),
             "ES256" => Ok(SigningAlgorithm::Es256),
+            "EdDSA" => Ok(SigningAlgorithm::EdDsa),
             other => Err(SigningError::UnknownAlgorithm(other.to_owned())),
         }
     }
@@ -117,8 +125,8 @@ impl From<SigningAlgorithm> for CoreJwsSigningAlgorithm {
 /// What can go wrong with a signing key. Messages never contain key material.
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
-    /// The name is not RS256 or ES256.
-    #[error("unknown signing algorithm {0:?} (expected RS256 or ES256)")]
+    /// The name is not RS256, ES256 or EdDSA.
+    #[error("unknown signing algorithm {0:?} (expected RS256, ES256 or EdDSA)")]
     UnknownAlgorithm(String),
     /// Asked to sign with an algorithm other than the key's own.
     #[error("a {key} key cannot sign with {requested}")]
@@ -156,12 +164,12 @@ pub enum SigningError {
 /// published by accident. Binary members are base64url without padding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PublicJwk {
-    /// `RSA` or `EC`.
+    /// `RSA`, `EC` or `OKP` (RFC 8037 §2).
     pub kty: &'static str,
     /// Always `sig`.
     #[serde(rename = "use")]
     pub use_: &'static str,
-    /// `RS256` or `ES256`.
+    /// `RS256`, `ES256` or `EdDSA`.
     pub alg: &'static str,
     /// The key id, as in the JWS `kid` header.
     pub kid: String,
@@ -171,10 +179,11 @@ pub struct PublicJwk {
     /// RSA public exponent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub e: Option<String>,
-    /// EC curve, `P-256`.
+    /// EC curve, `P-256`, or OKP curve, `Ed25519`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crv: Option<&'static str>,
-    /// EC x coordinate, exactly 32 bytes (RFC 7518 §6.2.1.2).
+    /// EC x coordinate, exactly 32 bytes (RFC 7518 §6.2.1.2), or the
+    /// 32-byte Ed25519 public key (RFC 8037 §2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub x: Option<String>,
     /// EC y coordinate, exactly 32 bytes (RFC 7518 §6.2.1.3).
@@ -237,6 +246,7 @@ pub fn verify_jws<'k>(
 enum PublicParts {
     Rsa { n: Vec<u8>, e: Vec<u8> },
     Ec { x: Vec<u8>, y: Vec<u8> },
+    Okp { x: Vec<u8> },
 }
 
 /// A private signing key with its id and algorithm.
@@ -261,7 +271,8 @@ struct Inner {
 }
 
 impl SigningKey {
-    /// Generates a new key: RSA 2048 for RS256, P-256 for ES256.
+    /// Generates a new key: RSA 2048 for RS256, P-256 for ES256, Ed25519
+    /// for EdDSA.
     ///
     /// The key id is the key's RFC 7638 JWK thumbprint (SHA-256, base64url):
     /// unique without a counter or a random source of its own, and anyone
@@ -273,6 +284,7 @@ impl SigningKey {
                 let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
                 PKey::from_ec_key(EcKey::generate(&group)?)?
             }
+            SigningAlgorithm::EdDsa => PKey::generate_ed25519()?,
         };
         Self::from_pkey(None, alg, pkey)
     }
@@ -322,17 +334,23 @@ impl SigningKey {
     }
 
     /// Signs `message` with the key's own algorithm and returns the JWS
-    /// signature bytes (for ES256 the 64-byte `R || S` form, not DER).
+    /// signature bytes (for ES256 the 64-byte `R || S` form, not DER; for
+    /// EdDSA the 64-byte Ed25519 signature, RFC 8037 §3.1).
     pub fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
-        let mut signer = Signer::new(MessageDigest::sha256(), &self.inner.pkey)?;
+        let pkey = &self.inner.pkey;
         match self.inner.alg {
             SigningAlgorithm::Rs256 => {
+                let mut signer = Signer::new(MessageDigest::sha256(), pkey)?;
                 // PKCS#1 v1.5 is OpenSSL's default; set it anyway so a changed
                 // default could never silently turn RS256 into PS256.
                 signer.set_rsa_padding(Padding::PKCS1)?;
                 Ok(signer.sign_oneshot_to_vec(message)?)
             }
-            SigningAlgorithm::Es256 => ecdsa_der_to_jose(&signer.sign_oneshot_to_vec(message)?),
+            SigningAlgorithm::Es256 => {
+                ecdsa_der_to_jose(&Signer::new(MessageDigest::sha256(), pkey)?.sign_oneshot_to_vec(message)?)
+            }
+            // PureEdDSA hashes internally (RFC 8032 §5.1): no digest.
+            SigningAlgorithm::EdDsa => Ok(Signer::new_without_digest(pkey)?.sign_oneshot_to_vec(message)?),
         }
     }
 
@@ -364,9 +382,10 @@ impl SigningKey {
     /// Any malformed input is simply "not valid".
     pub fn verify_message(&self, message: &[u8], signature: &[u8]) -> bool {
         let check = || -> Result<bool, openssl::error::ErrorStack> {
-            let mut verifier = Verifier::new(MessageDigest::sha256(), &self.inner.pkey)?;
+            let pkey = &self.inner.pkey;
             match self.inner.alg {
                 SigningAlgorithm::Rs256 => {
+                    let mut verifier = Verifier::new(MessageDigest::sha256(), pkey)?;
                     verifier.set_rsa_padding(Padding::PKCS1)?;
                     verifier.verify_oneshot(signature, message)
                 }
@@ -377,8 +396,9 @@ impl SigningKey {
                     let r = BigNum::from_slice(&signature[..32])?;
                     let s = BigNum::from_slice(&signature[32..])?;
                     let der = EcdsaSig::from_private_components(r, s)?.to_der()?;
-                    verifier.verify_oneshot(&der, message)
+                    Verifier::new(MessageDigest::sha256(), pkey)?.verify_oneshot(&der, message)
                 }
+                SigningAlgorithm::EdDsa => Verifier::new_without_digest(pkey)?.verify_oneshot(signature, message),
             }
         };
         check().unwrap_or(false)
@@ -418,6 +438,12 @@ impl SigningKey {
                 // must be the full field length (RFC 7518 §6.2.1.2).
                 PublicParts::Ec { x: x.to_vec_padded(P256_FIELD_LEN)?, y: y.to_vec_padded(P256_FIELD_LEN)? }
             }
+            SigningAlgorithm::EdDsa => {
+                if pkey.id() != Id::ED25519 {
+                    return Err(unsuitable("not an Ed25519 key"));
+                }
+                PublicParts::Okp { x: pkey.raw_public_key()? }
+            }
         };
 
         let thumbprint = rfc7638_thumbprint(&parts);
@@ -454,6 +480,20 @@ impl SigningKey {
                     y: Some(b64(&y)),
                 },
                 CoreJsonWebKey::new_ec(x, y, CoreJsonCurveType::P256, Some(JsonWebKeyId::new(kid.clone()))),
+            ),
+            PublicParts::Okp { x } => (
+                PublicJwk {
+                    kty: "OKP",
+                    use_: "sig",
+                    alg: alg.as_str(),
+                    kid: kid.clone(),
+                    n: None,
+                    e: None,
+                    crv: Some("Ed25519"),
+                    x: Some(b64(&x)),
+                    y: None,
+                },
+                CoreJsonWebKey::new_okp(x, CoreJsonCurveType::Ed25519, Some(JsonWebKeyId::new(kid.clone()))),
             ),
         };
 
@@ -511,6 +551,8 @@ fn rfc7638_thumbprint(parts: &PublicParts) -> String {
             format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64(e), b64(n))
         }
         PublicParts::Ec { x, y } => format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, b64(x), b64(y)),
+        // RFC 8037 §2: the required OKP members are crv, kty and x.
+        PublicParts::Okp { x } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64(x)),
     };
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
@@ -551,9 +593,11 @@ mod tests {
     fn shared_key(alg: SigningAlgorithm) -> SigningKey {
         static RSA: OnceLock<SigningKey> = OnceLock::new();
         static EC: OnceLock<SigningKey> = OnceLock::new();
+        static ED: OnceLock<SigningKey> = OnceLock::new();
         let cell = match alg {
             SigningAlgorithm::Rs256 => &RSA,
             SigningAlgorithm::Es256 => &EC,
+            SigningAlgorithm::EdDsa => &ED,
         };
         cell.get_or_init(|| SigningKey::generate(alg).unwrap()).clone()
     }
@@ -618,7 +662,8 @@ mod tests {
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
         );
         assert_eq!(SigningAlgorithm::Es256.to_jws(), CoreJwsSigningAlgorithm::EcdsaP256Sha256);
-        for bad in ["rs256", "RS384", "PS256", "HS256", "none", ""] {
+        assert_eq!(SigningAlgorithm::EdDsa.to_jws(), CoreJwsSigningAlgorithm::EdDsa);
+        for bad in ["rs256", "RS384", "PS256", "HS256", "none", "", "eddsa", "EDDSA", "Ed25519"] {
             assert!(matches!(bad.parse::<SigningAlgorithm>(), Err(SigningError::UnknownAlgorithm(_))));
         }
         assert_eq!(SigningAlgorithm::from_jws(&CoreJwsSigningAlgorithm::RsaSsaPssSha256), None);
@@ -731,6 +776,48 @@ mod tests {
             }
             assert_eq!(v["kid"], key.kid());
         }
+    }
+
+    #[test]
+    fn eddsa_matches_the_rfc8037_examples() {
+        // RFC 8037 Appendix A.1 (key), A.3 (thumbprint), A.4 (signature).
+        // Ed25519 is deterministic, so the signature must match byte for byte.
+        let d = decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A");
+        let pkey = PKey::private_key_from_raw_bytes(&d, Id::ED25519).unwrap();
+        let key = SigningKey::from_pkey(None, SigningAlgorithm::EdDsa, pkey).unwrap();
+        let jwk = serde_json::to_value(key.jwk()).unwrap();
+        assert_eq!(
+            jwk,
+            serde_json::json!({
+                "kty": "OKP", "use": "sig", "alg": "EdDSA", "crv": "Ed25519",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k",
+            })
+        );
+        let input = b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
+        let signature = key.sign_message(input).unwrap();
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(&signature),
+            "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+        );
+        assert!(key.verify_message(input, &signature));
+        assert!(!key.verify_message(b"eyJhbGciOiJFZERTQSJ9.other", &signature));
+        // openidconnect (ed25519-dalek) agrees.
+        key.as_verification_key().verify_signature(&CoreJwsSigningAlgorithm::EdDsa, input, &signature).unwrap();
+
+        // Round trip through storage; an EC key is not an Ed25519 key.
+        let pem = key.to_pkcs8_pem().unwrap();
+        let loaded = SigningKey::from_pkcs8_pem(key.kid(), SigningAlgorithm::EdDsa, &pem).unwrap();
+        assert_eq!(loaded.jwk(), key.jwk());
+        let ec_pem = shared_key(SigningAlgorithm::Es256).to_pkcs8_pem().unwrap();
+        assert!(matches!(
+            SigningKey::from_pkcs8_pem("k", SigningAlgorithm::EdDsa, &ec_pem),
+            Err(SigningError::UnsuitableKey { .. })
+        ));
+        assert!(matches!(
+            SigningKey::from_pkcs8_pem("k", SigningAlgorithm::Es256, &pem),
+            Err(SigningError::UnsuitableKey { .. })
+        ));
     }
 
     #[test]
@@ -908,7 +995,13 @@ mod tests {
     fn signing_with_another_algorithm_is_an_error() {
         let rsa = shared_key(SigningAlgorithm::Rs256);
         let ec = shared_key(SigningAlgorithm::Es256);
+        let ed = shared_key(SigningAlgorithm::EdDsa);
         for (key, wrong) in [
+            (&rsa, CoreJwsSigningAlgorithm::EdDsa),
+            (&ec, CoreJwsSigningAlgorithm::EdDsa),
+            (&ed, CoreJwsSigningAlgorithm::EcdsaP256Sha256),
+            (&ed, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256),
+            (&ed, CoreJwsSigningAlgorithm::None),
             (&rsa, CoreJwsSigningAlgorithm::EcdsaP256Sha256),
             (&rsa, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384),
             (&rsa, CoreJwsSigningAlgorithm::RsaSsaPssSha256),

@@ -60,14 +60,16 @@ pub struct AccessTokenRequest<'a> {
     pub lifetime_secs: u64,
 }
 
-/// Signs an access token with the active RS256 key (what every resource
-/// server can verify). Returns the token and its claims.
+/// Signs an access token with the active key of `alg` (the client's
+/// choice; RS256 by default, what every resource server can verify).
+/// Returns the token and its claims.
 pub fn mint_access_token(
     keys: &KeySet,
+    alg: SigningAlgorithm,
     request: &AccessTokenRequest<'_>,
 ) -> Result<(String, AccessTokenClaims), OAuthError> {
     let claims = access_token_claims(request);
-    let token = sign_access_token(keys, &claims)?;
+    let token = sign_access_token(keys, alg, &claims)?;
     Ok((token, claims))
 }
 
@@ -89,10 +91,13 @@ pub fn access_token_claims(request: &AccessTokenRequest<'_>) -> AccessTokenClaim
     }
 }
 
-/// Signs access token claims with the active RS256 key.
-pub fn sign_access_token(keys: &KeySet, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
-    let key =
-        keys.signing_key(SigningAlgorithm::Rs256).ok_or_else(|| OAuthError::server_error("no active RS256 key"))?;
+/// Signs access token claims with the active key of `alg`.
+pub fn sign_access_token(
+    keys: &KeySet,
+    alg: SigningAlgorithm,
+    claims: &AccessTokenClaims,
+) -> Result<String, OAuthError> {
+    let key = keys.signing_key(alg).ok_or_else(|| OAuthError::server_error("no active signing key"))?;
     key.sign_jwt(ACCESS_TOKEN_TYP, claims).map_err(OAuthError::server_error)
 }
 

@@ -14,11 +14,47 @@
 # E2E_KEEP=1 keeps the temp dir after a passing run too.
 # The last line is always `e2e: N passed, M failed`; the exit status is non-zero
 # when anything failed or broke.
+#
+# The whole run is repeated for a client of each signing algorithm (its ID and
+# access tokens): E2E_ALGS, default "RS256 ES256". EdDSA is left out by default:
+# Debian 12's libcjose0 0.6.2.1 and mod_auth_openidc 2.4.12 know no EdDSA/OKP
+# keys (E2E_ALGS="RS256 ES256 EdDSA" tries it with a newer build). E2E_ALG=X
+# runs one algorithm only (what each repetition is).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 CHECKS=5 # a–e in mod_auth_openidc.mjs
+
+if [ -z "${E2E_ALG:-}" ]; then
+    total_passed=0
+    total_failed=0
+    status=0
+    for alg in ${E2E_ALGS:-RS256 ES256}; do
+        echo "== e2e: a client with $alg ID and access tokens"
+        out="$(mktemp)"
+        E2E_ALG=$alg bash "${BASH_SOURCE[0]}" "$@" 2>&1 | tee "$out" || status=1
+        last="$(tail -n 1 "$out")"
+        rm -f "$out"
+        if [[ "$last" =~ ^e2e:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+            total_passed=$((total_passed + BASH_REMATCH[1]))
+            total_failed=$((total_failed + BASH_REMATCH[2]))
+        else
+            total_failed=$((total_failed + CHECKS))
+            status=1
+        fi
+    done
+    echo "e2e: $total_passed passed, $total_failed failed"
+    exit "$status"
+fi
+case "$E2E_ALG" in
+RS256 | ES256 | EdDSA) ;;
+*)
+    echo "e2e: E2E_ALG must be RS256, ES256 or EdDSA, not $E2E_ALG" >&2
+    echo "e2e: 0 passed, $CHECKS failed"
+    exit 1
+    ;;
+esac
 
 bin="${1:-${CARGO_TARGET_DIR:-$repo/target}/debug/wxfed}"
 APACHE2="${APACHE2:-/usr/sbin/apache2}"
@@ -141,6 +177,7 @@ echo "$PASSWORD" | "$bin" user add "$USERNAME" --name "Alice Example" --email al
 "$bin" client add apache \
     --redirect-uri "$RP/protected/redirect_uri" \
     --post-logout-redirect-uri "$RP/loggedout.html" \
+    --id-token-alg "$E2E_ALG" --access-token-alg "$E2E_ALG" \
     --first-party --json >"$tmp/client.json" 2>"$tmp/client-add.err" ||
     { cat "$tmp/client.json" "$tmp/client-add.err"; die "wxfed client add failed"; }
 read -r CLIENT_ID CLIENT_SECRET < <(node -e '
@@ -224,6 +261,8 @@ DocumentRoot "$tmp/apache/htdocs"
 OIDCProviderMetadataURL $ISSUER/.well-known/openid-configuration
 OIDCClientID $CLIENT_ID
 OIDCClientSecret $CLIENT_SECRET
+# Only the client's algorithm is acceptable for its ID tokens.
+OIDCIDTokenSignedResponseAlg $E2E_ALG
 OIDCRedirectURI $RP/protected/redirect_uri
 OIDCCryptoPassphrase $passphrase
 OIDCScope "openid profile email"

@@ -59,6 +59,7 @@ pub fn seconds(secs: u64) -> Duration {
 /// Everything decided and stored; only the signatures are left.
 pub struct Prepared {
     access: AccessTokenClaims,
+    access_alg: SigningAlgorithm,
     id_token: Option<IdTokenInput>,
     refresh_token: Option<String>,
     expires_in: u64,
@@ -160,7 +161,13 @@ pub fn prepare(
         event = event.with_detail("grant", grant.id.clone());
     }
     audit::append(conn, &state.secrets, &event)?;
-    Ok(Prepared { access, id_token, refresh_token, expires_in: lifetimes.access_token_secs })
+    Ok(Prepared {
+        access,
+        access_alg: what.client.access_token_signing_alg,
+        id_token,
+        refresh_token,
+        expires_in: lifetimes.access_token_secs,
+    })
 }
 
 /// Runs `decide` in a write transaction on the blocking pool, then signs
@@ -185,7 +192,7 @@ where
 
 /// Step 2, after the commit: the signatures.
 pub fn sign(state: &AppState, keys: &KeySet, prepared: Prepared) -> Result<TokenResponse, OAuthError> {
-    let access_token = sign_access_token(keys, &prepared.access)?;
+    let access_token = sign_access_token(keys, prepared.access_alg, &prepared.access)?;
     let id_token = match &prepared.id_token {
         Some(input) => {
             let scopes: Vec<&str> = input.scopes.iter().map(String::as_str).collect();

@@ -180,10 +180,10 @@ async fn discovery_is_exact_and_the_jwks_names_kid_use_and_alg() {
 
     let jwks: serde_json::Value = provider.app.get("/jwks.json").await.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.len(), 3);
     let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
     algs.sort();
-    assert_eq!(algs, ["ES256", "RS256"]);
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
     for key in keys {
         assert_eq!(key["use"], "sig");
         assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));

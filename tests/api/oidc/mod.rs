@@ -1,6 +1,7 @@
 //! The OpenID Provider, checked with the `openidconnect` crate as the
 //! relying party wherever a real client library would be used.
 
+mod algorithms;
 mod authorize;
 mod clients_cli;
 mod consent;
@@ -67,6 +68,7 @@ pub fn client_settings(name: &str) -> NewClient {
         wechat_app: None,
         host_app: false,
         trust_host: None,
+        access_token_signing_alg: SigningAlgorithm::Rs256,
     }
 }
 

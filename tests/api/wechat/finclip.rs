@@ -48,6 +48,7 @@ fn client(name: &str, wechat_app: Option<&str>) -> NewClient {
         wechat_app: wechat_app.map(str::to_owned),
         host_app: false,
         trust_host: None,
+        access_token_signing_alg: SigningAlgorithm::Rs256,
     }
 }
 
