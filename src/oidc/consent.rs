@@ -11,53 +11,12 @@ use super::authorize::{self, Rejection, respond_rejection};
 use super::clients;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use crate::accounts::Account;
 use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbError};
 use crate::error::AppError;
 use crate::http::extract::{CsrfForm, CurrentSession, OptionalSession, login_url};
 use crate::http::{RequestMeta, csrf, paths, render};
 use crate::state::AppState;
-
-/// What a scope means, in words a person understands.
-fn describe_scope(scope: &str) -> Option<&'static str> {
-    match scope {
-        "openid" => Some("Know who you are (your account id)"),
-        "profile" => Some("See your name and username"),
-        "email" => Some("See your email address"),
-        "phone" => Some("See your phone number"),
-        "offline_access" => Some("Keep access while you are away"),
-        "wechat" => Some("Know your WeChat identity (UnionID, OpenID)"),
-        _ => None,
-    }
-}
-
-#[derive(Template)]
-#[template(path = "consent.html")]
-struct ConsentPage {
-    csrf_token: String,
-    client_name: String,
-    username: String,
-    scopes: Vec<&'static str>,
-    request: String,
-}
-
-pub fn page(
-    req: &HttpRequest,
-    state: &AppState,
-    request: &authorize::AuthorizationRequest,
-    account: &Account,
-) -> HttpResponse {
-    let (csrf_token, builder) = csrf::form_page(req, state, StatusCode::OK);
-    let page = ConsentPage {
-        csrf_token,
-        client_name: request.client.name.clone(),
-        username: account.username.clone(),
-        scopes: request.scopes.iter().filter_map(|s| describe_scope(s)).collect(),
-        request: request.params.without(&["prompt"]).encode(),
-    };
-    render::page_with(builder, &page)
-}
 
 #[derive(Deserialize)]
 pub struct DecisionForm {
