@@ -11,55 +11,13 @@ use super::authorize::{self, Rejection, respond_rejection};
 use super::clients;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use crate::accounts::Account;
 use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbError};
 use crate::error::AppError;
+use crate::i18n::filters;
 use crate::http::extract::{CsrfForm, CurrentSession, OptionalSession, login_url};
 use crate::http::{RequestMeta, csrf, paths, render};
-use crate::i18n::filters;
 use crate::state::AppState;
-
-/// What a scope means, in words a person understands.
-/// The message id that tells a person what a scope lets the client do.
-fn describe_scope(scope: &str) -> Option<&'static str> {
-    match scope {
-        "openid" => Some("consent-scope-openid"),
-        "profile" => Some("consent-scope-profile"),
-        "email" => Some("consent-scope-email"),
-        "phone" => Some("consent-scope-phone"),
-        "offline_access" => Some("consent-scope-offline_access"),
-        "wechat" => Some("consent-scope-wechat"),
-        _ => None,
-    }
-}
-
-#[derive(Template)]
-#[template(path = "consent.html")]
-struct ConsentPage {
-    csrf_token: String,
-    client_name: String,
-    username: String,
-    scopes: Vec<&'static str>,
-    request: String,
-}
-
-pub fn page(
-    req: &HttpRequest,
-    state: &AppState,
-    request: &authorize::AuthorizationRequest,
-    account: &Account,
-) -> HttpResponse {
-    let (csrf_token, builder) = csrf::form_page(req, state, StatusCode::OK);
-    let page = ConsentPage {
-        csrf_token,
-        client_name: request.client.name.clone(),
-        username: account.username.clone(),
-        scopes: request.scopes.iter().filter_map(|s| describe_scope(s)).collect(),
-        request: request.params.without(&["prompt"]).encode(),
-    };
-    render::page_with(builder, &page)
-}
 
 #[derive(Deserialize)]
 pub struct DecisionForm {

@@ -1,13 +1,19 @@
 //! The consent part of an authorization (OIDC Core §3.1.2.4): whether the
 //! person already agreed to every requested scope for this client, and
 //! recording their answer (widening, never narrowing, what was agreed).
-//! The pages that ask and list consents are in `oidc::consent`.
+//! The page that asks is here; the handler of its answer and the
+//! `/consents` pages are in `oidc::consent`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
 
 use super::request::AuthorizationRequest;
 use crate::accounts::Account;
 use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbError, consents::ConsentRow};
-use crate::http::RequestMeta;
+use crate::http::{RequestMeta, csrf, render};
+use crate::i18n::filters;
 use crate::state::AppState;
 
 /// True when the stored consent covers every requested scope.
@@ -68,4 +74,40 @@ pub async fn record_decision(
         })
     })
     .await
+}
+
+/// The message id that tells a person what a scope lets the client do.
+fn describe_scope(scope: &str) -> Option<&'static str> {
+    match scope {
+        "openid" => Some("consent-scope-openid"),
+        "profile" => Some("consent-scope-profile"),
+        "email" => Some("consent-scope-email"),
+        "phone" => Some("consent-scope-phone"),
+        "offline_access" => Some("consent-scope-offline_access"),
+        "wechat" => Some("consent-scope-wechat"),
+        _ => None,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    csrf_token: String,
+    client_name: String,
+    username: String,
+    scopes: Vec<&'static str>,
+    request: String,
+}
+
+/// The page that asks the person (OIDC Core §3.1.2.4).
+pub fn page(req: &HttpRequest, state: &AppState, request: &AuthorizationRequest, account: &Account) -> HttpResponse {
+    let (csrf_token, builder) = csrf::form_page(req, state, StatusCode::OK);
+    let page = ConsentPage {
+        csrf_token,
+        client_name: request.client.name.clone(),
+        username: account.username.clone(),
+        scopes: request.scopes.iter().filter_map(|s| describe_scope(s)).collect(),
+        request: request.params.without(&["prompt"]).encode(),
+    };
+    render::page_with(builder, &page)
 }

@@ -10,8 +10,9 @@
 //! - `request`: parsing and checking the request;
 //! - `response`: redirects, `form_post` pages and error replies;
 //! - `code`: issuing the code and its grant;
-//! - `consent`: whether consent is needed, and recording the decision
-//!   (the consent pages themselves are in `oidc::consent`).
+//! - `consent`: whether consent is needed, the page that asks, and
+//!   recording the answer (the handler of the answer and `/consents` are in
+//!   `oidc::consent`, which depends on this module, never the reverse).
 
 mod code;
 mod consent;
@@ -23,23 +24,74 @@ use chrono::Utc;
 
 pub use code::{issue_code, sid_of};
 pub use consent::{consent_covers, record_decision};
-pub use request::{AuthorizationRequest, LOGIN_AFTER_PARAM, Prompt, ReplyTo, ResponseMode, validate};
+pub use request::{AuthorizationRequest, Prompt, ReplyTo, ResponseMode, validate};
 pub use response::{Rejection, reply, respond_rejection};
 
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::http::extract::{CurrentSession, OptionalSession};
-use crate::http::{RequestMeta, paths};
+use crate::http::{RequestMeta, cookies, csrf, paths};
 use crate::state::AppState;
 
+/// Carries a re-authentication ticket from the trip to `/login` back
+/// here (see [`reauth`]).
+pub const REAUTH_PARAM: &str = "wxfed_reauth";
+
+/// How long the trip to the login page may take (a WeChat login included).
+const REAUTH_TTL_MICROS: i64 = 900 * 1_000_000;
+
+/// `prompt=login` and `max_age` (OIDC Core §3.1.2.1) need a login that
+/// happened *after* this request was made. What proves it is server-side
+/// state: the session's own `auth_time`, set by a real login, compared
+/// with the time wxfed first saw the request. That time comes back from
+/// `/login` in a ticket wxfed signed (HMAC over the time, the request's
+/// other parameters and the browser's CSRF cookie), so editing the URL —
+/// adding a ticket, changing its time, taking one from another request or
+/// another browser, or following `return_to` without logging in — never
+/// stands in for the login.
+mod reauth {
+    use actix_web::HttpRequest;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::{REAUTH_PARAM, REAUTH_TTL_MICROS};
+    use crate::http::cookies;
+    use crate::oidc::params::Params;
+    use crate::secrets::{constant_time_eq, hmac_sha256};
+    use crate::state::AppState;
+
+    fn mac(state: &AppState, browser: &str, params: &Params, requested_at: i64) -> String {
+        // Domain-separated from the CSRF tokens made with the same key.
+        let message = format!("authorize-reauth\0{requested_at}\0{browser}\0{}", params.encode());
+        URL_SAFE_NO_PAD.encode(hmac_sha256(state.secrets.csrf_key(), message.as_bytes()))
+    }
+
+    /// The ticket for `params` (without any ticket), requested `now`
+    /// (microseconds, the precision of a session's `auth_time`).
+    pub fn issue(state: &AppState, browser: &str, params: &Params, now: i64) -> String {
+        format!("{now}.{}", mac(state, browser, params, now))
+    }
+
+    /// When the login was asked for, if the request carries a valid,
+    /// recent ticket of this browser for these very parameters.
+    pub fn requested_at(req: &HttpRequest, state: &AppState, params: &Params, now: i64) -> Option<i64> {
+        let (time, signature) = params.get(REAUTH_PARAM)?.split_once('.')?;
+        let requested_at: i64 = time.parse().ok()?;
+        let browser = cookies::read(req, cookies::CSRF, &state.settings)?;
+        let expected = mac(state, &browser, &params.without(&[REAUTH_PARAM]), requested_at);
+        let fresh = requested_at <= now && now - requested_at <= REAUTH_TTL_MICROS;
+        (fresh && constant_time_eq(expected.as_bytes(), signature.as_bytes())).then_some(requested_at)
+    }
+}
+
 /// Whether the current session can answer this request without a new
-/// login (OIDC Core §3.1.2.3).
-fn needs_login(request: &AuthorizationRequest, current: Option<&CurrentSession>) -> bool {
-    let Some(CurrentSession { session, account }) = current else {
-        return true;
-    };
+/// login (OIDC Core §3.1.2.3). `login_requested_at`: when this request
+/// sent the browser to log in (a verified ticket, in microseconds), if it
+/// did; only a login strictly after that counts.
+fn needs_login(request: &AuthorizationRequest, current: &CurrentSession, login_requested_at: Option<i64>) -> bool {
+    let CurrentSession { session, account } = current;
     let auth_time = session.auth_time.and_utc().timestamp();
-    let logged_in_for_this = request.login_after.is_some_and(|t| auth_time >= t);
+    let logged_in_for_this = login_requested_at.is_some_and(|t| session.auth_time.and_utc().timestamp_micros() > t);
     if request.prompt.login && !logged_in_for_this {
         return true;
     }
@@ -53,23 +105,34 @@ fn needs_login(request: &AuthorizationRequest, current: Option<&CurrentSession>)
     request.id_token_hint.as_ref().is_some_and(|hint| hint.sub != account.id.as_str())
 }
 
-/// Sends the browser to the login page, to come back here afterwards.
-fn to_login(request: &AuthorizationRequest) -> HttpResponse {
-    // prompt=login (and a stale max_age) are honoured by this trip to the
-    // login page; the marker tells the next round the login is fresh.
-    let mut back = request.params.without(&["prompt", LOGIN_AFTER_PARAM]);
-    let remaining_prompt: Vec<&str> =
-        request.params.get("prompt").unwrap_or("").split(' ').filter(|p| !p.is_empty() && *p != "login").collect();
-    if !remaining_prompt.is_empty() {
-        back = back.with("prompt", remaining_prompt.join(" "));
-    }
-    let back = back.with(LOGIN_AFTER_PARAM, Utc::now().timestamp().to_string());
+/// Sends the browser to the login page, to come back here afterwards with
+/// the same parameters (`prompt` included) and a fresh ticket.
+fn to_login(req: &HttpRequest, state: &AppState, request: &AuthorizationRequest) -> HttpResponse {
+    // The ticket is bound to the browser's CSRF cookie, which the login
+    // keeps; a browser without one gets it now.
+    let (_, new_cookie) = csrf::issue(req, state);
+    let browser = match &new_cookie {
+        Some(cookie) => Some(cookie.value().to_owned()),
+        None => cookies::read(req, cookies::CSRF, &state.settings),
+    };
+    let back = request.params.without(&[REAUTH_PARAM]);
+    let back = match browser {
+        Some(browser) => {
+            let ticket = reauth::issue(state, &browser, &back, Utc::now().timestamp_micros());
+            back.with(REAUTH_PARAM, ticket)
+        }
+        None => back,
+    };
     let return_to = format!("{}?{}", paths::AUTHORIZE, back.encode());
     let mut login = Params::default().with("return_to", return_to);
     if let Some(hint) = &request.login_hint {
         login = login.with("login_hint", hint.clone());
     }
-    HttpResponse::SeeOther().insert_header(("Location", format!("{}?{}", paths::LOGIN, login.encode()))).finish()
+    let mut response = HttpResponse::SeeOther();
+    if let Some(cookie) = new_cookie {
+        response.cookie(cookie);
+    }
+    response.insert_header(("Location", format!("{}?{}", paths::LOGIN, login.encode()))).finish()
 }
 
 /// `GET /authorize`.
@@ -110,13 +173,14 @@ async fn authorize(
         Ok(request) => request,
         Err(rejection) => return respond_rejection(rejection),
     };
+    let login_requested_at = reauth::requested_at(req, state, &request.params, Utc::now().timestamp_micros());
     let current = match current {
-        Some(current) if !needs_login(&request, Some(&current)) => current,
+        Some(current) if !needs_login(&request, &current, login_requested_at) => current,
         _ if request.prompt.none => {
             let error = OAuthError::new(ErrorCode::LoginRequired, "the user is not logged in");
             return respond_rejection(Rejection::redirect(request.reply, error));
         }
-        _ => return to_login(&request),
+        _ => return to_login(req, state, &request),
     };
     let CurrentSession { session, account } = current;
     if !request.client.first_party {
@@ -129,7 +193,7 @@ async fn authorize(
                 let error = OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented to this client");
                 return respond_rejection(Rejection::redirect(request.reply, error));
             }
-            return super::consent::page(req, state, &request, &account);
+            return consent::page(req, state, &request, &account);
         }
     }
     issue_code(state, meta, &request, &session, &account).await

@@ -11,10 +11,6 @@ use crate::oidc::params::Params;
 use crate::oidc::tokens::{IdTokenHint, verify_id_token_hint};
 use crate::state::AppState;
 
-/// Set on the way back from `/login`: when the login happened, so that a
-/// `prompt=login` or `max_age` request is not sent to log in again.
-pub const LOGIN_AFTER_PARAM: &str = "wxfed_login_after";
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseMode {
     Query,
@@ -50,7 +46,6 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub id_token_hint: Option<IdTokenHint>,
-    pub login_after: Option<i64>,
     /// The request as received, to come back to after login or consent.
     pub params: Params,
 }
@@ -166,7 +161,6 @@ pub async fn validate(state: &AppState, params: Params) -> Result<AuthorizationR
             }
         },
     };
-    let login_after = params.get(LOGIN_AFTER_PARAM).and_then(|t| t.parse().ok());
     Ok(AuthorizationRequest {
         client,
         reply,
@@ -177,7 +171,6 @@ pub async fn validate(state: &AppState, params: Params) -> Result<AuthorizationR
         max_age,
         login_hint: params.get("login_hint").map(str::to_owned),
         id_token_hint,
-        login_after,
         params,
     })
 }

@@ -193,3 +193,66 @@ async fn an_id_token_hint_for_someone_else_means_logging_in() {
     let response = provider.follow(&provider.authorize_url(&[("id_token_hint", hint), ("prompt", "none")])).await;
     assert_eq!(redirect_params(&response)["error"], "login_required");
 }
+
+/// The `return_to` of a redirect to `/login`.
+fn return_to_of(login_url: &str) -> String {
+    url::Url::parse(&format!("http://x{login_url}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// Issue 10 item 1: a session holder cannot skip the re-authentication an
+/// RP asked for by editing the URL. Only a real login after the request
+/// (the session's own `auth_time`) satisfies `prompt=login` / `max_age`.
+#[actix_web::test]
+async fn editing_the_url_never_stands_in_for_a_fresh_login() {
+    let provider = Provider::new().await;
+    for overrides in [&[("prompt", "login")][..], &[("max_age", "0")][..]] {
+        // The old marker, and forged tickets, are ignored.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+        let forged_ticket = format!("{now}.AAAA");
+        for marker in
+            [("wxfed_login_after", "0"), ("wxfed_login_after", now.as_str()), ("wxfed_reauth", forged_ticket.as_str())]
+        {
+            let url = provider.authorize_url(&[overrides, &[marker][..]].concat());
+            let response = provider.follow(&url).await;
+            assert!(location(&response).starts_with("/login?"), "{overrides:?} {marker:?} must log in again");
+        }
+        // Following the way back without logging in: still a login.
+        let response = provider.follow(&provider.authorize_url(overrides)).await;
+        let return_to = return_to_of(&location(&response));
+        assert!(return_to.contains("wxfed_reauth="), "{return_to}");
+        let back = provider.app.get(&return_to).await;
+        assert!(location(&back).starts_with("/login?"), "{overrides:?}: return_to alone is no login");
+        // The ticket of this request does not fit another request.
+        let ticket = url::Url::parse(&format!("http://x{return_to}"))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "wxfed_reauth")
+            .unwrap()
+            .1
+            .into_owned();
+        let other = provider.authorize_url(&[overrides, &[("state", "other"), ("wxfed_reauth", &ticket)][..]].concat());
+        assert!(location(&provider.follow(&other).await).starts_with("/login?"));
+        // After a real login, the request completes.
+        let token = provider.app.csrf_token().await;
+        let logged_in = provider
+            .app
+            .post_form(
+                "/login",
+                &[
+                    ("username", "alice"),
+                    ("password", super::PASSWORD),
+                    ("csrf_token", &token),
+                    ("return_to", &return_to),
+                ],
+            )
+            .await;
+        let done = provider.app.get(&location(&logged_in)).await;
+        assert!(redirect_params(&done).contains_key("code"), "{overrides:?}");
+    }
+}
