@@ -519,6 +519,7 @@ async fn measure_endpoints(db: &BenchDb, config: &Config) -> Result<(Measured, M
             wechat_app: None,
             host_app: false,
             trust_host: None,
+            host_for: vec![],
         };
         let (client, secret) = wxfed::oidc::clients::register(&mut conn, &backend.secrets, &actor, &client)?;
         (client.client_id, secret.ok_or("a confidential client has a secret")?)

@@ -216,6 +216,7 @@ async fn complete(
     let surface = app.kind.as_str();
     let (secrets, meta_owned, policy) = (state.secrets.clone(), meta.clone(), state.settings.wechat.unlinked);
     let sessions = state.session_policy;
+    let previous_session = cookies::read(req, cookies::SESSION, &state.settings);
     let openid = token.openid.clone();
     let outcome = db::run(&state.db, move |conn| {
         db::write_transaction(conn, |conn| -> Result<Outcome, FlowError> {
@@ -236,6 +237,7 @@ async fn complete(
                 .with_detail("identity", identity.id.clone());
             let outcome = match account {
                 Some(account) if account.is_active() => {
+                    crate::accounts::sessions::end_previous(conn, previous_session.as_deref())?;
                     let (cookie, session) = sessions.create(conn, &account.id, &["wechat"], &meta_owned, db::now())?;
                     event = event
                         .with_account(account.id.as_str())

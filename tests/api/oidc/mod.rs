@@ -67,6 +67,7 @@ pub fn client_settings(name: &str) -> NewClient {
         wechat_app: None,
         host_app: false,
         trust_host: None,
+        host_for: vec![],
     }
 }
 
