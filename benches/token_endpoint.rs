@@ -627,6 +627,7 @@ async fn measure_endpoints(db: &BenchDb, config: &Config) -> Result<(Vec<Row>, u
                 host_app: false,
                 trust_host: None,
                 access_token_signing_alg: alg,
+                host_for: vec![],
             };
             let (client, secret) = wxfed::oidc::clients::register(&mut conn, &backend.secrets, &actor, &client)?;
             let client_secret = secret.ok_or("a confidential client has a secret")?;

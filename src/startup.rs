@@ -227,10 +227,13 @@ async fn sweep_sessions(state: AppState) {
         interval.tick().await;
         let policy = state.session_policy;
         let secrets = state.secrets.clone();
+        let grace =
+            chrono::Duration::seconds(i64::try_from(state.settings.tokens.refresh_reuse_grace_secs).unwrap_or(0));
         let result = db::run(&state.db, move |conn| -> Result<usize, db::DbError> {
             let ended = policy.sweep_expired(conn, &secrets, db::now())?;
             db::write_transaction(conn, |conn| {
                 db::grants::purge_expired(conn, db::now())?;
+                db::grants::forget_successors(conn, db::now() - grace)?;
                 db::wechat::purge_host_codes(conn, db::now() - chrono::Duration::days(1))?;
                 db::wechat::purge_expired(conn, db::now())
             })?;

@@ -160,7 +160,48 @@ pub fn add(
     })
 }
 
-/// Replaces the password and ends the account's sessions.
+/// What [`end_all_access`] ended.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct AccessEnded {
+    pub sessions_ended: usize,
+    pub grants_revoked: usize,
+}
+
+/// Ends everything an account holds (issue 10 item 4): every browser
+/// session, and every grant at every client — so its refresh tokens stop
+/// working, and its access tokens too (userinfo, introspection and the
+/// other bearer checks look the grant up: `access_token_is_live`). Called
+/// on a password reset or change, on disabling, and on "sign out
+/// everywhere" (CLI now, the console later); run inside the caller's
+/// write transaction, which also records why.
+pub fn end_all_access(conn: &mut DbConn, account_id: &AccountId) -> QueryResult<AccessEnded> {
+    let sessions_ended = db::sessions::delete_for_account(conn, account_id.as_str())?;
+    let grants_revoked = db::grants::revoke_all_grants_of_account(conn, account_id.as_str(), db::now())?;
+    Ok(AccessEnded { sessions_ended, grants_revoked })
+}
+
+/// Ends every session and grant of an account at the person's or an
+/// admin's request, audited.
+pub fn sign_out_everywhere(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    username: &str,
+) -> Result<(Account, AccessEnded), ManageError> {
+    db::write_transaction(conn, |conn| {
+        let account = find_by_username(conn, username)?;
+        let ended = end_all_access(conn, &account.id)?;
+        let event = AuditEvent::success(Action::UserSignedOutEverywhere)
+            .with_actor(actor.0.clone())
+            .with_account(account.id.as_str())
+            .with_detail("sessions_ended", ended.sessions_ended)
+            .with_detail("grants_revoked", ended.grants_revoked);
+        audit::append(conn, secrets, &event)?;
+        Ok((account, ended))
+    })
+}
+
+/// Replaces the password and ends the account's sessions and grants.
 pub fn set_password(
     conn: &mut DbConn,
     secrets: &Secrets,
@@ -171,17 +212,19 @@ pub fn set_password(
     db::write_transaction(conn, |conn| {
         let account = find_by_username(conn, username)?;
         db::accounts::set_password_hash(conn, account.id.as_str(), password_hash, db::now())?;
-        let ended = db::sessions::delete_for_account(conn, account.id.as_str())?;
+        let ended = end_all_access(conn, &account.id)?;
         let event = AuditEvent::success(Action::UserPasswordSet)
             .with_actor(actor.0.clone())
             .with_account(account.id.as_str())
-            .with_detail("sessions_ended", ended);
+            .with_detail("sessions_ended", ended.sessions_ended)
+            .with_detail("grants_revoked", ended.grants_revoked);
         audit::append(conn, secrets, &event)?;
         Ok(account)
     })
 }
 
-/// Enables or disables an account; disabling ends its sessions. Returns
+/// Enables or disables an account; disabling ends its sessions and
+/// grants. Returns
 /// the account and whether anything changed.
 pub fn set_status(
     conn: &mut DbConn,
@@ -196,16 +239,14 @@ pub fn set_status(
             return Ok((account, false));
         }
         db::accounts::set_status(conn, account.id.as_str(), status.as_str(), db::now())?;
-        let ended = if status == AccountStatus::Disabled {
-            db::sessions::delete_for_account(conn, account.id.as_str())?
-        } else {
-            0
-        };
+        let ended =
+            if status == AccountStatus::Disabled { end_all_access(conn, &account.id)? } else { AccessEnded::default() };
         let action = if status == AccountStatus::Disabled { Action::UserDisabled } else { Action::UserEnabled };
         let event = AuditEvent::success(action)
             .with_actor(actor.0.clone())
             .with_account(account.id.as_str())
-            .with_detail("sessions_ended", ended);
+            .with_detail("sessions_ended", ended.sessions_ended)
+            .with_detail("grants_revoked", ended.grants_revoked);
         audit::append(conn, secrets, &event)?;
         account.status = status;
         Ok((account, true))

@@ -167,3 +167,14 @@ pub fn end(conn: &mut DbConn, secrets: &Secrets, session: &Session, meta: &Reque
     audit::append(conn, secrets, &event)?;
     Ok(true)
 }
+
+/// Ends the browser's previous session, if any, when it logs in again: a
+/// fresh session id on every login (no fixation), and no second live
+/// session left behind in the same browser (issue 10 item 9). Run inside
+/// the login's write transaction.
+pub fn end_previous(conn: &mut DbConn, previous_cookie_value: Option<&str>) -> QueryResult<bool> {
+    match previous_cookie_value {
+        Some(value) => db::sessions::delete(conn, &sha256_hex(value.as_bytes())),
+        None => Ok(false),
+    }
+}

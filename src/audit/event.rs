@@ -59,6 +59,8 @@ pub enum Action {
     HostCodeIssued,
     HostCodeRedeemed,
     FacadeCall,
+    ClientUpdated,
+    UserSignedOutEverywhere,
 }
 
 impl Action {
@@ -99,6 +101,8 @@ impl Action {
             Self::HostCodeIssued => "finclip.host_code_issued",
             Self::HostCodeRedeemed => "finclip.host_code_redeemed",
             Self::FacadeCall => "finclip.jscode2session",
+            Self::ClientUpdated => "client.updated",
+            Self::UserSignedOutEverywhere => "user.signed_out_everywhere",
         }
     }
 
@@ -132,6 +136,8 @@ impl Action {
             | Self::ClientAdded
             | Self::ClientRemoved
             | Self::ClientSecretRotated
+            | Self::ClientUpdated
+            | Self::UserSignedOutEverywhere
             | Self::SigningKeyCreated
             | Self::SigningKeyRotated
             | Self::WechatAppAdded

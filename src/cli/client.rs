@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::output::{CliError, print};
 use crate::accounts::manage::Actor;
-use crate::oidc::clients::{self, Client, GrantType, NewClient};
+use crate::oidc::clients::{self, Client, ClientUpdate, GrantType, NewClient};
 use crate::oidc::signing::SigningAlgorithm;
 use crate::startup::Backend;
 
@@ -17,6 +17,8 @@ pub enum ClientCommand {
     Add(AddArgs),
     /// List clients.
     List,
+    /// Change a client's settings; only the settings named change.
+    Update(UpdateArgs),
     /// Remove a client and everything issued to it.
     Remove { client_id: String },
     /// Replace a confidential client's secret; the old one stops working at once.
@@ -66,6 +68,104 @@ pub struct AddArgs {
     /// Accept this host client's access tokens in a token exchange (FinClip scheme 3).
     #[arg(long, value_name = "CLIENT_ID")]
     trust_host: Option<String>,
+    /// With --host-app: a mini-program it may mint codes for (repeatable);
+    /// a host app mints codes for no other.
+    #[arg(long = "host-for", value_name = "APPID", requires = "host_app")]
+    host_for: Vec<String>,
+}
+
+/// `wxfed client update CLIENT_ID …`. A list option (`--redirect-uri`,
+/// `--grant-type`, …) replaces the whole list when given; redirect URIs can
+/// also be changed one by one with `--add-redirect-uri` and
+/// `--remove-redirect-uri`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    client_id: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// Replace the redirect URIs with these (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Add a redirect URI (repeatable).
+    #[arg(long = "add-redirect-uri", value_name = "URI")]
+    add_redirect_uris: Vec<String>,
+    /// Remove a redirect URI (repeatable).
+    #[arg(long = "remove-redirect-uri", value_name = "URI")]
+    remove_redirect_uris: Vec<String>,
+    /// Replace the post-logout redirect URIs with these (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI", conflicts_with = "no_post_logout_redirect_uris")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Remove every post-logout redirect URI.
+    #[arg(long)]
+    no_post_logout_redirect_uris: bool,
+    /// Replace the allowed grant types (repeatable).
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<GrantType>,
+    /// Replace the allowed scopes (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Trusted first-party application (no consent page): true or false.
+    #[arg(long, value_name = "BOOL")]
+    first_party: Option<bool>,
+    /// ID token signing algorithm: RS256, ES256 or EdDSA.
+    #[arg(long, value_parser = parse_alg)]
+    id_token_alg: Option<SigningAlgorithm>,
+    /// Access token signing algorithm: RS256, ES256 or EdDSA.
+    #[arg(long, value_parser = parse_alg)]
+    access_token_alg: Option<SigningAlgorithm>,
+    /// Tie the client to this WeChat app.
+    #[arg(long, value_name = "APPID", conflicts_with = "no_wechat_app")]
+    wechat_app: Option<String>,
+    /// Untie the client from its WeChat app.
+    #[arg(long)]
+    no_wechat_app: bool,
+    /// A host app (FinClip): true or false.
+    #[arg(long, value_name = "BOOL")]
+    host_app: Option<bool>,
+    /// Replace the mini-programs a host app may mint codes for (repeatable).
+    #[arg(long = "host-for", value_name = "APPID", conflicts_with = "no_host_for")]
+    host_for: Vec<String>,
+    /// The host app may mint codes for no mini-program.
+    #[arg(long)]
+    no_host_for: bool,
+    /// Accept this host client's access tokens in a token exchange.
+    #[arg(long, value_name = "CLIENT_ID", conflicts_with = "no_trust_host")]
+    trust_host: Option<String>,
+    /// Stop trusting a host app.
+    #[arg(long)]
+    no_trust_host: bool,
+}
+
+/// A repeatable option given at least once replaces the list.
+fn replace(list: Vec<String>, clear: bool) -> Option<Vec<String>> {
+    if clear || !list.is_empty() { Some(list) } else { None }
+}
+
+/// An optional value that can also be cleared.
+fn set_or_clear(value: Option<String>, clear: bool) -> Option<Option<String>> {
+    if clear { Some(None) } else { value.map(Some) }
+}
+
+impl UpdateArgs {
+    fn into_update(self) -> (String, ClientUpdate) {
+        let change = ClientUpdate {
+            name: self.name,
+            redirect_uris: replace(self.redirect_uris, false),
+            add_redirect_uris: self.add_redirect_uris,
+            remove_redirect_uris: self.remove_redirect_uris,
+            post_logout_redirect_uris: replace(self.post_logout_redirect_uris, self.no_post_logout_redirect_uris),
+            grant_types: (!self.grant_types.is_empty()).then_some(self.grant_types),
+            scopes: replace(self.scopes, false),
+            first_party: self.first_party,
+            id_token_signing_alg: self.id_token_alg,
+            access_token_signing_alg: self.access_token_alg,
+            wechat_app: set_or_clear(self.wechat_app, self.no_wechat_app),
+            host_app: self.host_app,
+            host_for: replace(self.host_for, self.no_host_for),
+            trust_host: set_or_clear(self.trust_host, self.no_trust_host),
+        };
+        (self.client_id, change)
+    }
 }
 
 fn parse_alg(value: &str) -> Result<SigningAlgorithm, String> {
@@ -106,6 +206,7 @@ pub fn run(command: ClientCommand, backend: &Backend, json: bool) -> Result<Exit
                 host_app: args.host_app,
                 trust_host: args.trust_host,
                 access_token_signing_alg: args.access_token_alg,
+                host_for: args.host_for,
             };
             let (client, secret) = clients::register(conn, secrets, &actor, &new)?;
             let mut value = serde_json::to_value(&client).unwrap_or_default();
@@ -124,6 +225,11 @@ pub fn run(command: ClientCommand, backend: &Backend, json: bool) -> Result<Exit
                 list.iter().map(describe).collect::<Vec<_>>().join("\n")
             };
             print(json, &list, &text);
+        }
+        ClientCommand::Update(args) => {
+            let (client_id, change) = args.into_update();
+            let client = clients::update(conn, secrets, &actor, &client_id, &change)?;
+            print(json, &client, &format!("updated {}", describe(&client)));
         }
         ClientCommand::Remove { client_id } => {
             clients::remove(conn, secrets, &actor, &client_id)?;

@@ -30,6 +30,9 @@ pub enum UserCommand {
     Disable { username: String },
     /// Enable a disabled account.
     Enable { username: String },
+    /// End every session and revoke every grant of an account: its
+    /// refresh and access tokens stop working at every client.
+    SignOutEverywhere { username: String },
     /// Grant a role.
     AddRole { username: String, role: Role },
     /// Withdraw a role.
@@ -153,6 +156,19 @@ pub fn run(command: UserCommand, backend: &Backend, json: bool) -> Result<ExitCo
         UserCommand::Enable { username } => {
             let change = manage::set_status(conn, secrets, &actor, &username, AccountStatus::Active)?;
             print_change(json, change, "enabled", "was already enabled");
+        }
+        UserCommand::SignOutEverywhere { username } => {
+            let (account, ended) = manage::sign_out_everywhere(conn, secrets, &actor, &username)?;
+            let value = serde_json::json!({
+                "account": account,
+                "sessions_ended": ended.sessions_ended,
+                "grants_revoked": ended.grants_revoked,
+            });
+            let text = format!(
+                "{} signed out everywhere: {} session(s) ended, {} grant(s) revoked",
+                account.username, ended.sessions_ended, ended.grants_revoked
+            );
+            print(json, &value, &text);
         }
         UserCommand::AddRole { username, role } => {
             let change = manage::set_role(conn, secrets, &actor, &username, role, true)?;

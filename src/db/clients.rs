@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConn;
-use super::schema::clients;
+use super::schema::{client_hosted_apps, clients};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
@@ -28,6 +28,34 @@ pub struct ClientRow {
     pub access_token_signing_alg: String,
 }
 
+/// The settings `wxfed client update` may change (not the id, the secret
+/// or whether the client is public).
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
+pub struct ClientSettings {
+    pub name: String,
+    pub first_party: bool,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub id_token_signing_alg: String,
+    pub access_token_signing_alg: String,
+    pub wechat_appid: Option<String>,
+    pub host_app: bool,
+    pub trusted_host_client: Option<String>,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn update_settings(conn: &mut DbConn, id: &str, settings: &ClientSettings) -> QueryResult<usize> {
+    diesel::update(clients::table.find(id)).set(settings).execute(conn)
+}
+
+/// Whether any client trusts `id` as its host app.
+pub fn is_trusted_as_host(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    clients::table.filter(clients::trusted_host_client.eq(id)).count().get_result::<i64>(conn).map(|n| n > 0)
+}
+
 pub fn insert(conn: &mut DbConn, row: &ClientRow) -> QueryResult<()> {
     diesel::insert_into(clients::table).values(row).execute(conn).map(|_| ())
 }
@@ -48,4 +76,24 @@ pub fn set_secret_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTi
     diesel::update(clients::table.find(id))
         .set((clients::secret_hash.eq(hash), clients::updated_at.eq(now)))
         .execute(conn)
+}
+
+/// The mini-program appids a host-app client may mint codes for.
+pub fn hosted_apps(conn: &mut DbConn, client_id: &str) -> QueryResult<Vec<String>> {
+    client_hosted_apps::table
+        .filter(client_hosted_apps::client_id.eq(client_id))
+        .order(client_hosted_apps::appid.asc())
+        .select(client_hosted_apps::appid)
+        .load(conn)
+}
+
+/// Replaces the mini-programs a host-app client may mint codes for.
+pub fn set_hosted_apps(conn: &mut DbConn, client_id: &str, appids: &[String]) -> QueryResult<()> {
+    diesel::delete(client_hosted_apps::table.filter(client_hosted_apps::client_id.eq(client_id))).execute(conn)?;
+    for appid in appids {
+        diesel::insert_into(client_hosted_apps::table)
+            .values((client_hosted_apps::client_id.eq(client_id), client_hosted_apps::appid.eq(appid)))
+            .execute(conn)?;
+    }
+    Ok(())
 }

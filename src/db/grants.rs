@@ -87,6 +87,14 @@ pub fn revoke_grants_of(
     .execute(conn)
 }
 
+/// Revokes every live grant of an account, at every client (its
+/// credentials changed, it was disabled, or it signed out everywhere).
+pub fn revoke_all_grants_of_account(conn: &mut DbConn, account_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(grants::table.filter(grants::account_id.eq(account_id)).filter(grants::revoked_at.is_null()))
+        .set(grants::revoked_at.eq(now))
+        .execute(conn)
+}
+
 pub fn insert_code(conn: &mut DbConn, row: &CodeRow) -> QueryResult<()> {
     diesel::insert_into(authorization_codes::table).values(row).execute(conn).map(|_| ())
 }
@@ -118,6 +126,38 @@ pub fn rotate_refresh(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) -
         .set(refresh_tokens::rotated_at.eq(now))
         .execute(conn)
         .map(|n| n == 1)
+}
+
+/// When a refresh token was rotated, and the sealed response it was
+/// rotated into (kept for the reuse grace window).
+pub fn rotation_of(
+    conn: &mut DbConn,
+    token_hash: &str,
+) -> QueryResult<Option<(Option<NaiveDateTime>, Option<String>)>> {
+    refresh_tokens::table
+        .find(token_hash)
+        .select((refresh_tokens::rotated_at, refresh_tokens::successor_sealed))
+        .first(conn)
+        .optional()
+}
+
+/// Stores the sealed response a refresh token was rotated into.
+pub fn set_successor(conn: &mut DbConn, token_hash: &str, sealed: &str) -> QueryResult<usize> {
+    diesel::update(refresh_tokens::table.find(token_hash))
+        .set(refresh_tokens::successor_sealed.eq(sealed))
+        .execute(conn)
+}
+
+/// Forgets the sealed successors of tokens rotated before `cutoff` (the
+/// grace window has passed: they are never served again).
+pub fn forget_successors(conn: &mut DbConn, cutoff: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::successor_sealed.is_not_null())
+            .filter(refresh_tokens::rotated_at.lt(cutoff)),
+    )
+    .set(refresh_tokens::successor_sealed.eq(None::<String>))
+    .execute(conn)
 }
 
 pub fn revoke_access_token(conn: &mut DbConn, jti: &str, expires_at: NaiveDateTime) -> QueryResult<()> {

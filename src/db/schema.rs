@@ -112,6 +112,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    client_hosted_apps (client_id, appid) {
+        client_id -> Text,
+        appid -> Text,
+    }
+}
+
+diesel::table! {
     host_codes (code_hash) {
         code_hash -> Text,
         account_id -> Text,
@@ -171,6 +178,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         rotated_at -> Nullable<Timestamp>,
+        successor_sealed -> Nullable<Text>,
     }
 }
 

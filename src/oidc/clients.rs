@@ -12,13 +12,20 @@ use crate::db::{self, DbConn, clients::ClientRow};
 use crate::secrets::{Secrets, constant_time_eq, random_bytes, random_token, sha256_hex};
 
 /// The grant types a client may be allowed to use.
+///
+/// On the command line both the kebab-case names and the RFC spellings
+/// (`authorization_code`, …, the RFC 8693 URN) are accepted (issue 8 item 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
+    #[value(alias = "authorization_code")]
     AuthorizationCode,
+    #[value(alias = "refresh_token")]
     RefreshToken,
+    #[value(alias = "client_credentials")]
     ClientCredentials,
     /// RFC 8693 (WeChat codes, host-app access tokens).
+    #[value(alias = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
 }
 
@@ -75,6 +82,9 @@ pub struct Client {
     pub trust_host: Option<String>,
     /// The algorithm of its JWT access tokens (RFC 9068 §2.1).
     pub access_token_signing_alg: SigningAlgorithm,
+    /// For a host app: the mini-program appids it may mint codes for
+    /// (issue 10 item 3); no other appid gets a code.
+    pub host_for: Vec<String>,
     #[serde(skip)]
     secret_hash: Option<String>,
 }
@@ -88,6 +98,15 @@ fn to_json(list: &[String]) -> String {
 }
 
 impl Client {
+    /// A client with its hosted mini-programs; only host apps have any, so
+    /// only they pay the second query.
+    fn load(conn: &mut DbConn, row: ClientRow) -> diesel::QueryResult<Self> {
+        let hosted = if row.host_app { db::clients::hosted_apps(conn, &row.id)? } else { Vec::new() };
+        let mut client = Self::from_row(row);
+        client.host_for = hosted;
+        Ok(client)
+    }
+
     fn from_row(row: ClientRow) -> Self {
         Self {
             client_id: row.id,
@@ -106,8 +125,14 @@ impl Client {
             host_app: row.host_app,
             trust_host: row.trusted_host_client,
             access_token_signing_alg: row.access_token_signing_alg.parse().unwrap_or(SigningAlgorithm::Rs256),
+            host_for: Vec::new(),
             secret_hash: row.secret_hash,
         }
+    }
+
+    /// Whether this host app may mint wx.login-shaped codes for `appid`.
+    pub fn may_host(&self, appid: &str) -> bool {
+        self.host_app && self.host_for.iter().any(|a| a == appid)
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
@@ -175,6 +200,8 @@ pub struct NewClient {
     pub host_app: bool,
     pub trust_host: Option<String>,
     pub access_token_signing_alg: SigningAlgorithm,
+    /// The mini-program appids a host app may mint codes for.
+    pub host_for: Vec<String>,
 }
 
 /// Redirect URIs must be absolute, without a fragment (RFC 6749 §3.1.2),
@@ -240,6 +267,9 @@ impl NewClient {
                 return Err(invalid(format!("`{scope}` is not a valid scope token (RFC 6749 §3.3)")));
             }
         }
+        if !self.host_for.is_empty() && !self.host_app {
+            return Err(invalid("--host-for needs --host-app".into()));
+        }
         Ok((grants, scopes))
     }
 }
@@ -275,22 +305,11 @@ pub fn register(
         trusted_host_client: new.trust_host.clone(),
         access_token_signing_alg: new.access_token_signing_alg.as_str().to_owned(),
     };
+    let host_for = dedup(&new.host_for);
     db::write_transaction(conn, |conn| {
-        if let Some(appid) = &row.wechat_appid
-            && db::wechat::find_app(conn, appid)?.is_none()
-        {
-            return Err(ClientError::Invalid(format!("no WeChat app `{appid}` is registered (wxfed wechat-app add)")));
-        }
-        if let Some(host) = &row.trusted_host_client {
-            match db::clients::find(conn, host)? {
-                Some(host) if host.host_app => {}
-                Some(_) => {
-                    return Err(ClientError::Invalid(format!("the client `{host}` is not a host app (--host-app)")));
-                }
-                None => return Err(ClientError::Invalid(format!("no client `{host}` to trust"))),
-            }
-        }
+        check_references(conn, row.wechat_appid.as_deref(), row.trusted_host_client.as_deref(), &new.host_for)?;
         db::clients::insert(conn, &row)?;
+        db::clients::set_hosted_apps(conn, &row.id, &host_for)?;
         let event = AuditEvent::success(Action::ClientAdded)
             .with_actor(actor.0.clone())
             .with_client(row.id.clone())
@@ -298,19 +317,201 @@ pub fn register(
             .with_detail("public", row.is_public)
             .with_detail("first_party", row.first_party)
             .with_detail("redirect_uris", new.redirect_uris.clone())
-            .with_detail("grant_types", grant_names.clone());
+            .with_detail("grant_types", grant_names.clone())
+            .with_detail("host_for", new.host_for.clone());
         audit::append(conn, secrets, &event)?;
         Ok::<_, ClientError>(())
     })?;
-    Ok((Client::from_row(row), secret))
+    let mut client = Client::from_row(row);
+    client.host_for = host_for;
+    Ok((client, secret))
+}
+
+fn dedup(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in list {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
+
+/// What a client names elsewhere must exist: its WeChat app, the host it
+/// trusts (a host app), the mini-programs it hosts (registered
+/// mini-programs).
+fn check_references(
+    conn: &mut DbConn,
+    wechat_app: Option<&str>,
+    trust_host: Option<&str>,
+    host_for: &[String],
+) -> Result<(), ClientError> {
+    if let Some(appid) = wechat_app
+        && db::wechat::find_app(conn, appid)?.is_none()
+    {
+        return Err(ClientError::Invalid(format!("no WeChat app `{appid}` is registered (wxfed wechat-app add)")));
+    }
+    if let Some(host) = trust_host {
+        match db::clients::find(conn, host)? {
+            Some(host) if host.host_app => {}
+            Some(_) => {
+                return Err(ClientError::Invalid(format!("the client `{host}` is not a host app (--host-app)")));
+            }
+            None => return Err(ClientError::Invalid(format!("no client `{host}` to trust"))),
+        }
+    }
+    for appid in host_for {
+        match crate::wechat::apps::find(conn, appid)? {
+            Some(app) if app.kind == crate::wechat::apps::AppKind::MiniProgram => {}
+            _ => return Err(ClientError::Invalid(format!("`{appid}` is not a registered mini-program (--host-for)"))),
+        }
+    }
+    Ok(())
+}
+
+/// A change to a registered client; `None` leaves a setting as it is.
+/// Lists given here replace the registered list, except redirect URIs,
+/// which may also be added to or removed from one by one.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    /// Replaces the redirect URIs (applied before the additions and removals).
+    pub redirect_uris: Option<Vec<String>>,
+    pub add_redirect_uris: Vec<String>,
+    pub remove_redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub scopes: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    pub id_token_signing_alg: Option<SigningAlgorithm>,
+    pub access_token_signing_alg: Option<SigningAlgorithm>,
+    /// `Some(None)` unties the client from its WeChat app.
+    pub wechat_app: Option<Option<String>>,
+    pub host_app: Option<bool>,
+    pub host_for: Option<Vec<String>>,
+    /// `Some(None)` stops trusting a host.
+    pub trust_host: Option<Option<String>>,
+}
+
+/// The non-secret settings of a client, for the audit trail's
+/// before/after record of an update.
+fn audit_view(client: &Client) -> serde_json::Value {
+    serde_json::json!({
+        "name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": client.scopes,
+        "first_party": client.first_party,
+        "id_token_signing_alg": client.id_token_signing_alg.as_str(),
+        "access_token_signing_alg": client.access_token_signing_alg.as_str(),
+        "wechat_app": client.wechat_app,
+        "host_app": client.host_app,
+        "host_for": client.host_for,
+        "trust_host": client.trust_host,
+    })
+}
+
+/// Changes a registered client under the same rules as registration,
+/// audited with the settings before and after (never the secret). Tokens
+/// already issued stay valid; the new settings apply to the next request.
+pub fn update(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    client_id: &str,
+    change: &ClientUpdate,
+) -> Result<Client, ClientError> {
+    db::write_transaction(conn, |conn| {
+        let before = find(conn, client_id)?.ok_or_else(|| ClientError::NotFound(client_id.to_owned()))?;
+        let mut redirect_uris = change.redirect_uris.clone().unwrap_or_else(|| before.redirect_uris.clone());
+        for uri in &change.add_redirect_uris {
+            if !redirect_uris.contains(uri) {
+                redirect_uris.push(uri.clone());
+            }
+        }
+        for uri in &change.remove_redirect_uris {
+            if !redirect_uris.contains(uri) {
+                return Err(ClientError::Invalid(format!("`{uri}` is not a redirect URI of this client")));
+            }
+            redirect_uris.retain(|u| u != uri);
+        }
+        let host_app = change.host_app.unwrap_or(before.host_app);
+        let host_for = match &change.host_for {
+            Some(list) => dedup(list),
+            // A client that stops being a host app hosts nothing.
+            None if !host_app => Vec::new(),
+            None => before.host_for.clone(),
+        };
+        let merged = NewClient {
+            name: change.name.clone().unwrap_or_else(|| before.name.clone()),
+            redirect_uris,
+            post_logout_redirect_uris: change
+                .post_logout_redirect_uris
+                .clone()
+                .unwrap_or_else(|| before.post_logout_redirect_uris.clone()),
+            public: before.public,
+            first_party: change.first_party.unwrap_or(before.first_party),
+            grant_types: change.grant_types.clone().unwrap_or_else(|| before.grant_types.clone()),
+            scopes: change.scopes.clone().unwrap_or_else(|| before.scopes.clone()),
+            id_token_signing_alg: change.id_token_signing_alg.unwrap_or(before.id_token_signing_alg),
+            access_token_signing_alg: change.access_token_signing_alg.unwrap_or(before.access_token_signing_alg),
+            always_issue_refresh_token: before.always_issue_refresh_token,
+            wechat_app: change.wechat_app.clone().unwrap_or_else(|| before.wechat_app.clone()),
+            host_app,
+            trust_host: change.trust_host.clone().unwrap_or_else(|| before.trust_host.clone()),
+            host_for,
+        };
+        if change.grant_types.as_ref().is_some_and(Vec::is_empty) || change.scopes.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ClientError::Invalid("a client needs at least one grant type and one scope".into()));
+        }
+        let (grant_types, scopes) = merged.validate()?;
+        if merged.trust_host.as_deref() == Some(client_id) {
+            return Err(ClientError::Invalid("a client cannot trust itself as its host".into()));
+        }
+        check_references(conn, merged.wechat_app.as_deref(), merged.trust_host.as_deref(), &merged.host_for)?;
+        if before.host_app && !merged.host_app && db::clients::is_trusted_as_host(conn, client_id)? {
+            return Err(ClientError::Invalid(format!(
+                "other clients trust `{client_id}` as their host (--trust-host); change them first"
+            )));
+        }
+        let grant_names: Vec<String> = grant_types.iter().map(|g| g.as_str().to_owned()).collect();
+        db::clients::update_settings(
+            conn,
+            client_id,
+            &db::clients::ClientSettings {
+                name: merged.name.trim().to_owned(),
+                first_party: merged.first_party,
+                redirect_uris: to_json(&merged.redirect_uris),
+                post_logout_redirect_uris: to_json(&merged.post_logout_redirect_uris),
+                grant_types: to_json(&grant_names),
+                scopes: to_json(&scopes),
+                id_token_signing_alg: merged.id_token_signing_alg.as_str().to_owned(),
+                access_token_signing_alg: merged.access_token_signing_alg.as_str().to_owned(),
+                wechat_appid: merged.wechat_app.clone(),
+                host_app: merged.host_app,
+                trusted_host_client: merged.trust_host.clone(),
+                updated_at: db::now(),
+            },
+        )?;
+        db::clients::set_hosted_apps(conn, client_id, &merged.host_for)?;
+        let after = find(conn, client_id)?.ok_or_else(|| ClientError::NotFound(client_id.to_owned()))?;
+        let event = AuditEvent::success(Action::ClientUpdated)
+            .with_actor(actor.0.clone())
+            .with_client(client_id)
+            .with_detail("before", audit_view(&before))
+            .with_detail("after", audit_view(&after));
+        audit::append(conn, secrets, &event)?;
+        Ok(after)
+    })
 }
 
 pub fn find(conn: &mut DbConn, client_id: &str) -> diesel::QueryResult<Option<Client>> {
-    Ok(db::clients::find(conn, client_id)?.map(Client::from_row))
+    db::clients::find(conn, client_id)?.map(|row| Client::load(conn, row)).transpose()
 }
 
 pub fn list(conn: &mut DbConn) -> diesel::QueryResult<Vec<Client>> {
-    Ok(db::clients::list(conn)?.into_iter().map(Client::from_row).collect())
+    db::clients::list(conn)?.into_iter().map(|row| Client::load(conn, row)).collect()
 }
 
 /// Removes a client and, through the foreign keys, every grant, code and

@@ -14,9 +14,9 @@ use super::params::Params;
 use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbError};
 use crate::error::AppError;
-use crate::i18n::filters;
 use crate::http::extract::{CsrfForm, CurrentSession, OptionalSession, login_url};
 use crate::http::{RequestMeta, csrf, paths, render};
+use crate::i18n::filters;
 use crate::state::AppState;
 
 #[derive(Deserialize)]

@@ -51,7 +51,7 @@ async fn check(state: &AppState, params: &Params) -> Result<Checked, AppError> {
     let hint = match params.get("id_token_hint") {
         None => None,
         Some(token) => Some(
-            verify_id_token_hint(&state.keys.current(), &state.settings.issuer, token)
+            verify_id_token_hint(&state.keys.current(), &state.settings.issuer, token, None)
                 .ok_or_else(|| AppError::BadRequest("end-session-hint-foreign".into()))?,
         ),
     };

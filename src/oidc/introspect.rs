@@ -38,9 +38,13 @@ pub async fn introspect(
             None
         } else {
             let id = AccountId::from_db(sub.clone());
-            db::run(&state.db, move |conn| manage::find_by_id(conn, &id).map_err(DbError::from))
-                .await?
-                .map(|a| a.username)
+            let account = db::run(&state.db, move |conn| manage::find_by_id(conn, &id).map_err(DbError::from)).await?;
+            // A token of a disabled or deleted account is not active
+            // (RFC 7662 §2.2: "active" means usable right now).
+            match account.filter(|a| a.is_active()) {
+                Some(account) => Some(account.username),
+                None => return Ok(inactive()),
+            }
         };
         let mut body = json!({
             "active": true,
@@ -73,7 +77,16 @@ pub async fn introspect(
             && grant.revoked_at.is_none()
             && row.rotated_at.is_none()
             && row.expires_at > now;
-        Ok(live.then_some((row, grant)))
+        if !live {
+            return Ok(None);
+        }
+        if let Some(account_id) = &grant.account_id {
+            let account = manage::find_by_id(conn, &AccountId::from_db(account_id.clone()))?;
+            if !account.is_some_and(|a| a.is_active()) {
+                return Ok(None);
+            }
+        }
+        Ok(Some((row, grant)))
     })
     .await?;
     match refresh {

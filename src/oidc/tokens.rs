@@ -248,9 +248,32 @@ impl IdTokenHint {
 }
 
 /// Checks an ID token wxfed issued, as a hint (OIDC Core §3.1.2.1): the
-/// signature and issuer must be right; expiry does not matter.
-pub fn verify_id_token_hint(keys: &KeySet, issuer: &str, token: &str) -> Option<IdTokenHint> {
-    let (_, payload) = verify_jws(token, None, |kid| keys.by_kid(kid)).ok()?;
-    let hint: IdTokenHint = serde_json::from_slice(&payload).ok()?;
-    (hint.iss == issuer).then_some(hint)
+/// signature and issuer must be right, and it must be an ID token — not an
+/// access token (`typ` `at+jwt`, RFC 9068 §2.1) or any other JWT signed
+/// with the same keys — for a single audience, `audience` when given (the
+/// client making the request). Expiry does not matter: OIDC allows an
+/// expired ID token as a hint.
+pub fn verify_id_token_hint(keys: &KeySet, issuer: &str, token: &str, audience: Option<&str>) -> Option<IdTokenHint> {
+    let (header, payload) = verify_jws(token, None, |kid| keys.by_kid(kid)).ok()?;
+    // wxfed's ID tokens carry no `typ` (openidconnect writes none); RFC 7519
+    // §5.1 allows "JWT". Everything else, `at+jwt` first, is another kind.
+    if header.typ.as_deref().is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT")) {
+        return None;
+    }
+    let raw: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&payload).ok()?;
+    // Claims only access tokens have (RFC 9068 §2.2), and the ones every ID
+    // token has (OIDC Core §2).
+    if raw.contains_key("client_id") || raw.contains_key("scope") {
+        return None;
+    }
+    if !raw.get("exp").is_some_and(serde_json::Value::is_i64) || !raw.get("iat").is_some_and(serde_json::Value::is_i64)
+    {
+        return None;
+    }
+    let hint: IdTokenHint = serde_json::from_value(serde_json::Value::Object(raw)).ok()?;
+    let client_id = hint.client_id()?;
+    if hint.iss != issuer || audience.is_some_and(|expected| expected != client_id) {
+        return None;
+    }
+    Some(hint)
 }

@@ -39,14 +39,13 @@ pub async fn issue_code(
     let code = new_code();
     let code_hash = sha256_hex(code.as_bytes());
     db::run(&state.db, move |conn| {
-        db::write_transaction(conn, |conn| -> Result<(), OAuthError> {
-            let host = clients::find(conn, &client_id)?;
-            if !host.is_some_and(|c| c.host_app) {
+        db::write_transaction(conn, |conn| -> Result<Result<(), OAuthError>, OAuthError> {
+            let Some(host) = clients::find(conn, &client_id)?.filter(|c| c.host_app) else {
                 return Err(OAuthError::new(
                     ErrorCode::InsufficientScope,
                     "the access token was not issued to a host app",
                 ));
-            }
+            };
             let account =
                 crate::accounts::manage::find_by_id(conn, &crate::accounts::AccountId::from_db(account_id.clone()))?;
             if !account.is_some_and(|a| a.is_active()) {
@@ -55,6 +54,22 @@ pub async fn issue_code(
             match apps::find(conn, &appid)? {
                 Some(app) if app.kind == AppKind::MiniProgram => {}
                 _ => return Err(OAuthError::invalid_request(format!("`{appid}` is not a registered mini-program"))),
+            }
+            if !host.may_host(&appid) {
+                // Issue 10 item 3: a host app mints codes only for the
+                // mini-programs registered for it (`--host-for`); the
+                // refusal is recorded (it commits with this transaction).
+                let event = AuditEvent::failure(Action::HostCodeIssued, "appid_not_hosted")
+                    .with_actor(format!("client:{client_id}"))
+                    .with_client(client_id.clone())
+                    .with_account(account_id.clone())
+                    .with_request(&meta)
+                    .with_detail("appid", appid.clone());
+                audit::append(conn, &secrets, &event)?;
+                return Ok(Err(OAuthError::new(
+                    ErrorCode::InsufficientScope,
+                    format!("this host app may not mint codes for `{appid}` (client update --host-for)"),
+                )));
             }
             let now = db::now();
             db::wechat::insert_host_code(
@@ -76,10 +91,10 @@ pub async fn issue_code(
                 .with_request(&meta)
                 .with_detail("appid", appid.clone());
             audit::append(conn, &secrets, &event)?;
-            Ok(())
+            Ok(Ok(()))
         })
     })
-    .await?;
+    .await??;
     Ok(code)
 }
 

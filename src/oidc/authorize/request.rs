@@ -154,12 +154,17 @@ pub async fn validate(state: &AppState, params: Params) -> Result<AuthorizationR
     };
     let id_token_hint = match params.get("id_token_hint") {
         None => None,
-        Some(token) => match verify_id_token_hint(&state.keys.current(), &state.settings.issuer, token) {
-            Some(hint) => Some(hint),
-            None => {
-                return reject(&reply, OAuthError::invalid_request("id_token_hint is not an ID token wxfed issued"));
+        Some(token) => {
+            match verify_id_token_hint(&state.keys.current(), &state.settings.issuer, token, Some(&client.client_id)) {
+                Some(hint) => Some(hint),
+                None => {
+                    return reject(
+                        &reply,
+                        OAuthError::invalid_request("id_token_hint is not an ID token wxfed issued"),
+                    );
+                }
             }
-        },
+        }
     };
     Ok(AuthorizationRequest {
         client,

@@ -180,19 +180,12 @@ async fn wechat_code(
     } else {
         "mobile_app"
     };
-    let exchanged = codes::exchange(state, meta, &routed, surface).await.map_err(from_flow)?;
     if routed.routed {
-        let (lookup, secrets) = (own_app.clone(), state.secrets.clone());
-        let own = db::run(&state.db, move |conn| {
-            crate::wechat::apps::with_credentials(conn, &secrets, &lookup).map_err(FlowError::from)
-        })
-        .await
-        .map_err(from_flow)?;
-        let own_platform = own.and_then(|(app, _)| app.open_platform);
-        if own_platform.is_none() || own_platform != exchanged.app.open_platform {
-            return Err(from_flow(FlowError::NoUnionid));
-        }
+        // Issue 10 item 6: everything checkable is checked before WeChat
+        // sees the code (redeeming it burns it and records the person).
+        codes::check_routed(state, &own_app, &routed).await.map_err(from_flow)?;
     }
+    let exchanged = codes::exchange(state, meta, &routed, surface).await.map_err(from_flow)?;
     let mut identity = exchanged.identity;
     if let Some(phone_code) = params.get("phone_code") {
         identity =

@@ -138,7 +138,7 @@ pub async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> HttpResponse {
     let Some(login_state) = query.state.clone().filter(|s| s.len() <= 128) else {
-        return page(StatusCode::BAD_REQUEST, "WeChat login failed", "wechat-answer-incomplete");
+        return page(StatusCode::BAD_REQUEST, "wechat-login-failed", "wechat-answer-incomplete");
     };
     let state_hash = sha256_hex(login_state.as_bytes());
     let taken = db::run(&state.db, move |conn| {
@@ -195,6 +195,7 @@ async fn complete(
     let surface = app.kind.as_str();
     let (secrets, meta_owned, policy) = (state.secrets.clone(), meta.clone(), state.settings.wechat.unlinked);
     let sessions = state.session_policy;
+    let previous_session = cookies::read(req, cookies::SESSION, &state.settings);
     let openid = token.openid.clone();
     let outcome = db::run(&state.db, move |conn| {
         db::write_transaction(conn, |conn| -> Result<Outcome, FlowError> {
@@ -210,6 +211,7 @@ async fn complete(
             let decision = linking::login_account(conn, &secrets, &identity, policy)?;
             let (event, outcome) = match decision {
                 Decision::LogIn(account) => {
+                    crate::accounts::sessions::end_previous(conn, previous_session.as_deref())?;
                     let (cookie, session) = sessions.create(conn, &account.id, &["wechat"], &meta_owned, db::now())?;
                     let event = AuditEvent::success(Action::LoginWechat)
                         .with_request(&meta_owned)
@@ -244,7 +246,7 @@ async fn complete(
             Ok(HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", stored.return_to.clone())).finish())
         }
         Outcome::Refused(LinkRefusal::AccountDisabled, _) => {
-            Ok(page(StatusCode::FORBIDDEN, "Account disabled", "wechat-account-disabled"))
+            Ok(page(StatusCode::FORBIDDEN, "error-forbidden-title", "wechat-account-disabled"))
         }
         Outcome::Refused(LinkRefusal::BindRequired, identity_id) => {
             start_bind(req, state, &identity_id, &stored.return_to).await
@@ -275,7 +277,7 @@ async fn start_bind(
     return_to: &str,
 ) -> Result<HttpResponse, FlowError> {
     let Some(binding) = browser_hash(req, state) else {
-        return Ok(page(StatusCode::BAD_REQUEST, "WeChat login failed", "wechat-enable-cookies"));
+        return Ok(page(StatusCode::BAD_REQUEST, "wechat-login-failed", "wechat-enable-cookies"));
     };
     let token = random_token();
     let (token_hash, identity, back) = (sha256_hex(token.as_bytes()), identity_id.to_owned(), return_to.to_owned());
@@ -387,7 +389,7 @@ async fn error_page(state: &AppState, meta: &RequestMeta, appid: &str, error: Fl
     let _ = db::run(&state.db, move |conn| audit::record(conn, &secrets, &event).map_err(DbError::from)).await;
     let (status, title, message) = match &error {
         FlowError::Wechat(WechatError::InvalidCode(_)) => {
-            (StatusCode::BAD_REQUEST, "WeChat login failed", "wechat-code-rejected")
+            (StatusCode::BAD_REQUEST, "wechat-login-failed", "wechat-code-rejected")
         }
         FlowError::Wechat(WechatError::Temporary(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "WeChat is busy", "wechat-busy")
@@ -405,7 +407,7 @@ async fn error_page(state: &AppState, meta: &RequestMeta, appid: &str, error: Fl
             (StatusCode::CONFLICT, "Two accounts for one WeChat user", "wechat-identity-conflict")
         }
         _ => {
-            tracing::error!(%error, "WeChat login failed");
+            tracing::error!(%error, "wechat-login-failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "wechat-failed-later")
         }
     };

@@ -154,7 +154,12 @@ async fn host_answer(state: &AppState, app: &WechatApp, code: &str) -> Result<Op
 /// Scheme 2: the routed app's code, matched to this mini-program's person
 /// through the UnionID.
 async fn routed_answer(state: &AppState, meta: &RequestMeta, app: &WechatApp, routed: &codes::Routed<'_>) -> Value {
-    let exchanged = match codes::exchange(state, meta, routed, "finclip_routed").await {
+    // Checked before WeChat redeems (and so burns) the code (issue 10 item 6).
+    let result = match codes::check_routed(state, &app.appid, routed).await {
+        Ok(()) => codes::exchange(state, meta, routed, "finclip_routed").await,
+        Err(refused) => Err(refused),
+    };
+    let exchanged = match result {
         Ok(exchanged) => exchanged,
         Err(FlowError::Wechat(e)) => return wechat_error(&e),
         Err(FlowError::NoUnionid) => {

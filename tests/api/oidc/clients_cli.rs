@@ -82,3 +82,95 @@ fn bad_registrations_are_refused_with_a_reason() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// `wxfed client update` (issue 8 items 6 and 7): only the named settings
+/// change, redirect URIs one by one or replaced, RFC grant type spellings,
+/// audited with before/after and never the secret.
+#[actix_web::test]
+async fn clients_are_updated_from_the_cli_and_audited_before_and_after() {
+    let db = TestDb::new();
+    let app = spawn_app_on(&db, |_| {}).await;
+    let added =
+        cli(&db, &["client", "add", "RP", "--redirect-uri", REDIRECT_URI, "--grant-type", "authorization_code"]);
+    let client_id = added["client_id"].as_str().unwrap().to_owned();
+    let secret = added["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(added["grant_types"], serde_json::json!(["authorization_code"]), "RFC spelling accepted by add");
+
+    let updated = cli(
+        &db,
+        &[
+            "client",
+            "update",
+            &client_id,
+            "--add-redirect-uri",
+            "https://rp.example.com/second",
+            "--post-logout-redirect-uri",
+            "https://rp.example.com/bye",
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--grant-type",
+            "client_credentials",
+            "--grant-type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "--scope",
+            "openid",
+            "--scope",
+            "profile",
+            "--first-party",
+            "true",
+            "--id-token-alg",
+            "ES256",
+        ],
+    );
+    assert_eq!(updated["redirect_uris"], serde_json::json!([REDIRECT_URI, "https://rp.example.com/second"]));
+    assert_eq!(updated["post_logout_redirect_uris"], serde_json::json!(["https://rp.example.com/bye"]));
+    assert_eq!(
+        updated["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials", "token_exchange"])
+    );
+    assert_eq!(updated["scopes"], serde_json::json!(["openid", "profile"]));
+    assert_eq!(
+        (updated["first_party"].as_bool(), updated["id_token_signing_alg"].as_str()),
+        (Some(true), Some("ES256"))
+    );
+    assert_eq!(updated["name"], "RP", "what was not named stays");
+
+    // The new grant applies at once; the secret did not change.
+    let cc = app.token_request(&client_id, Some(&secret), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(cc.status(), 200);
+
+    let removed = cli(&db, &["client", "update", &client_id, "--remove-redirect-uri", REDIRECT_URI]);
+    assert_eq!(removed["redirect_uris"], serde_json::json!(["https://rp.example.com/second"]));
+    let replaced =
+        cli(&db, &["client", "update", &client_id, "--redirect-uri", REDIRECT_URI, "--first-party", "false"]);
+    assert_eq!(replaced["redirect_uris"], serde_json::json!([REDIRECT_URI]));
+    assert_eq!(replaced["first_party"], false);
+
+    for (args, expected) in [
+        (vec!["client", "update", &client_id, "--remove-redirect-uri", "https://nope.example.com/"], "not a redirect"),
+        (vec!["client", "update", &client_id, "--redirect-uri", "http://rp.example.com/cb"], "plain http"),
+        (vec!["client", "update", &client_id, "--host-for", "wx00000000000000c1"], "--host-app"),
+        (vec!["client", "update", &client_id, "--wechat-app", "wx00000000000000ff"], "no WeChat app"),
+        (vec!["client", "update", "0000", "--first-party", "true"], "no client"),
+    ] {
+        let output = wxfed_cli(&args, &db.cli_env(), None, None);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+
+    let updates: Vec<serde_json::Value> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "client.updated")
+        .map(|e| serde_json::from_str(&e.detail).unwrap())
+        .collect();
+    assert_eq!(updates.len(), 3, "one event per successful update, none for refusals");
+    assert_eq!(updates[0]["before"]["first_party"], false);
+    assert_eq!(updates[0]["after"]["first_party"], true);
+    assert_eq!(updates[0]["after"]["id_token_signing_alg"], "ES256");
+    assert!(!updates.iter().any(|u| u.to_string().contains(&secret)), "never the secret");
+}

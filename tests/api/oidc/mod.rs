@@ -69,6 +69,7 @@ pub fn client_settings(name: &str) -> NewClient {
         host_app: false,
         trust_host: None,
         access_token_signing_alg: SigningAlgorithm::Rs256,
+        host_for: vec![],
     }
 }
 

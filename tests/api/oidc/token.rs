@@ -222,6 +222,44 @@ async fn parallel_refreshes_within_the_grace_window_both_succeed() {
     let a = provider.app.token_request(&provider.client_id, provider.client_secret.as_deref(), &form).await;
     let b = provider.app.token_request(&provider.client_id, provider.client_secret.as_deref(), &form).await;
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    // Issue 10 item 10: the replay gets the same successor tokens, so the
+    // family has one live branch, not two.
+    let (a, b): (serde_json::Value, serde_json::Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    for field in ["access_token", "refresh_token", "id_token", "scope", "expires_in"] {
+        assert_eq!(a[field], b[field], "{field}");
+    }
+    assert_eq!(crate::helpers::count(&provider.db, "refresh_tokens"), 2, "the original and one successor");
+    // Truly concurrent replays as well.
+    let next = a["refresh_token"].as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", next)];
+    let send = || provider.app.token_request(&provider.client_id, provider.client_secret.as_deref(), &form);
+    let (r1, r2, r3, r4) = tokio::join!(send(), send(), send(), send());
+    let answers = [r1, r2, r3, r4];
+    let mut refresh_tokens = std::collections::HashSet::new();
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        refresh_tokens.insert(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(refresh_tokens.len(), 1, "every parallel request got the same successor");
+    assert_eq!(crate::helpers::count(&provider.db, "refresh_tokens"), 3);
+    // The successor works; the sealed copy is no token in the clear.
+    let successor = refresh_tokens.into_iter().next().unwrap();
+    let sealed: Vec<String> = {
+        use diesel::prelude::*;
+        wxfed::db::schema::refresh_tokens::table
+            .select(wxfed::db::schema::refresh_tokens::successor_sealed)
+            .load::<Option<String>>(&mut provider.db.connect())
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect()
+    };
+    assert_eq!(sealed.len(), 2);
+    assert!(!sealed.iter().any(|s| s.contains(&successor) || s.contains(next)));
+    let form = [("grant_type", "refresh_token"), ("refresh_token", successor.as_str())];
+    let used = provider.app.token_request(&provider.client_id, provider.client_secret.as_deref(), &form).await;
+    assert_eq!(used.status(), 200);
 }
 
 #[actix_web::test]
@@ -313,4 +351,28 @@ async fn a_disabled_account_gets_no_more_tokens() {
         )
         .await;
     assert_eq!(oauth_error(refresh, 400).await, "invalid_grant");
+}
+
+/// Issue 10 item 5: `id_token_hint` takes only ID tokens wxfed issued, to
+/// the client that presents them: an access token (`typ` `at+jwt`, same
+/// keys, same issuer) or another client's ID token is refused.
+#[actix_web::test]
+async fn id_token_hint_accepts_only_this_clients_id_tokens() {
+    let provider = Provider::new().await;
+    let tokens = provider.tokens().await;
+    let (id_token, access_token) = (tokens["id_token"].as_str().unwrap(), tokens["access_token"].as_str().unwrap());
+
+    let with_hint = provider.follow(&provider.authorize_url(&[("id_token_hint", id_token)])).await;
+    assert!(super::redirect_params(&with_hint).contains_key("code"), "its own ID token is a valid hint");
+    let with_access_token = provider.follow(&provider.authorize_url(&[("id_token_hint", access_token)])).await;
+    assert_eq!(super::redirect_params(&with_access_token)["error"], "invalid_request", "an access token is no hint");
+
+    let (other, _) = provider.app.register_client(super::client_settings("Other")).await;
+    let foreign = provider.follow(&provider.authorize_url(&[("client_id", &other), ("id_token_hint", id_token)])).await;
+    assert_eq!(super::redirect_params(&foreign)["error"], "invalid_request", "another client's ID token");
+
+    let end_session = |hint: &str| provider.app.url(&format!("/end-session?id_token_hint={hint}"));
+    let stranger = reqwest::Client::new();
+    assert_eq!(stranger.get(end_session(access_token)).send().await.unwrap().status(), 400);
+    assert_eq!(stranger.get(end_session(id_token)).send().await.unwrap().status(), 200);
 }

@@ -160,3 +160,96 @@ async fn introspection_and_revocation_of_access_tokens() {
         reqwest::Client::new().post(provider.app.url("/introspect")).form(&[("token", at)]).send().await.unwrap();
     assert_eq!(oauth_error(unauthenticated, 401).await, "invalid_client");
 }
+
+impl Provider {
+    async fn introspect(&self, token: &str) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .post(self.app.url("/introspect"))
+            .basic_auth(&self.client_id, self.client_secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    async fn userinfo_status(&self, access_token: &str) -> u16 {
+        let response =
+            reqwest::Client::new().get(self.app.url("/userinfo")).bearer_auth(access_token).send().await.unwrap();
+        response.status().as_u16()
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.app
+            .token_request(
+                &self.client_id,
+                self.client_secret.as_deref(),
+                &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+            )
+            .await
+    }
+
+    /// Asserts that every token of `tokens` is dead everywhere it is checked.
+    async fn assert_dead(&self, tokens: &serde_json::Value, after: &str) {
+        let (at, rt) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
+        assert_eq!(self.userinfo_status(at).await, 401, "{after}: userinfo");
+        assert_eq!(self.introspect(at).await, serde_json::json!({"active": false}), "{after}: access token");
+        assert_eq!(self.introspect(rt).await, serde_json::json!({"active": false}), "{after}: refresh token");
+        assert_eq!(oauth_error(self.refresh(rt).await, 400).await, "invalid_grant", "{after}: refresh grant");
+    }
+}
+
+/// Issue 10 item 4: a password reset, disabling the account, or "sign out
+/// everywhere" revokes every grant (refresh and access tokens) and ends
+/// every session, through the one domain function.
+#[actix_web::test]
+async fn credential_changes_and_sign_out_everywhere_end_every_grant_and_session() {
+    use crate::helpers::wxfed_cli;
+    let provider = Provider::new().await;
+    let env = provider.db.cli_env();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let output = wxfed_cli(args, &env, stdin, None);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    let tokens = provider.tokens().await;
+    let at = tokens["access_token"].as_str().unwrap();
+    assert_eq!(provider.userinfo_status(at).await, 200);
+    assert_eq!(provider.introspect(at).await["active"], true);
+    let out = run(&["user", "sign-out-everywhere", "alice", "--json"], None);
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((out["sessions_ended"].as_u64(), out["grants_revoked"].as_u64()), (Some(1), Some(1)));
+    provider.assert_dead(&tokens, "sign-out-everywhere").await;
+    let session_gone = provider.follow(&provider.authorize_url(&[])).await;
+    assert!(super::location(&session_gone).contains("/login"), "the browser session ended too");
+
+    assert_eq!(provider.app.login("alice", super::PASSWORD).await.status(), 303);
+    let tokens = provider.tokens().await;
+    run(&["user", "set-password", "alice", "--password-stdin"], Some("a brand new passphrase\n"));
+    provider.assert_dead(&tokens, "set-password").await;
+
+    assert_eq!(provider.app.login("alice", "a brand new passphrase").await.status(), 303);
+    let tokens = provider.tokens().await;
+    run(&["user", "disable", "alice"], None);
+    provider.assert_dead(&tokens, "disable").await;
+    run(&["user", "enable", "alice"], None);
+    provider.assert_dead(&tokens, "disable, then enable").await;
+
+    let actions: Vec<String> = provider.app.audit_rows().await.into_iter().map(|e| e.action).collect();
+    assert!(actions.contains(&"user.signed_out_everywhere".to_owned()), "{actions:?}");
+}
+
+/// Issue 10 item 4: introspection reports a disabled account's tokens as
+/// inactive even when nothing revoked them (the account row alone says so).
+#[actix_web::test]
+async fn introspection_reports_tokens_of_disabled_accounts_as_inactive() {
+    let provider = Provider::new().await;
+    let tokens = provider.tokens().await;
+    let (at, rt) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
+    assert_eq!(provider.introspect(rt).await["active"], true);
+    provider.db.execute("UPDATE accounts SET status = 'disabled'");
+    assert_eq!(provider.introspect(at).await, serde_json::json!({"active": false}));
+    assert_eq!(provider.introspect(rt).await, serde_json::json!({"active": false}));
+}

@@ -183,3 +183,16 @@ async fn without_a_wechat_app_the_login_page_offers_no_wechat_button() {
     assert!(!page.contains("Sign in with WeChat"));
     assert_eq!(app.get("/login/wechat").await.status(), 404);
 }
+
+/// Issue 10 item 9: a WeChat login ends the browser's previous session,
+/// as a password login does, instead of leaving it alive beside the new one.
+#[actix_web::test]
+async fn a_wechat_login_ends_the_browsers_previous_session() {
+    let world = World::new(UnlinkedPolicy::Create).await;
+    assert_eq!(world.qr_login("wx-alice").await.status(), 303);
+    assert_eq!(count(&world.db, "sessions"), 1);
+    assert_eq!(world.qr_login("wx-alice").await.status(), 303);
+    assert_eq!(count(&world.db, "sessions"), 1, "the previous session ended");
+    let home = world.app.get("/").await.text().await.unwrap();
+    assert!(home.contains("Alice WX"), "the new session works");
+}

@@ -49,6 +49,7 @@ fn client(name: &str, wechat_app: Option<&str>) -> NewClient {
         host_app: false,
         trust_host: None,
         access_token_signing_alg: SigningAlgorithm::Rs256,
+        host_for: vec![],
     }
 }
 
@@ -69,6 +70,7 @@ impl Fin {
         let mut host = client("Enterprise app", Some(APP));
         host.public = false;
         host.host_app = true;
+        host.host_for = vec![MP.into()];
         let (host_client, host_secret) = world.app.register_client(host).await;
         Self { world, mp_client, host_client, host_secret: host_secret.unwrap() }
     }
@@ -492,4 +494,76 @@ async fn a_host_code_dies_with_its_account_and_the_facade_takes_post_too() {
     let out = wxfed_cli(&["user", "disable", "alice"], &fin.world.db.cli_env(), None, None);
     assert!(out.status.success());
     assert_eq!(fin.facade(MP, MP_SECRET, outstanding["code"].as_str().unwrap()).await.1["errcode"], 40029);
+}
+
+/// Issue 10 item 3: a host app mints codes only for the mini-programs
+/// registered for it; any other is refused with 403 and audited, until an
+/// operator adds it with `wxfed client update --host-for`.
+#[actix_web::test]
+async fn a_host_app_mints_codes_only_for_its_own_mini_programs() {
+    let fin = Fin::new(UnlinkedPolicy::Deny).await;
+    fin.link_alice().await;
+    let token = fin.host_token("wx-alice").await;
+    assert_eq!(fin.host_code(&token, MP).await.status(), 200);
+
+    let refused = fin.host_code(&token, MP2).await;
+    assert_eq!(refused.status(), 403, "MP2 is registered, but not hosted by this app");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_scope");
+    let refusals: Vec<Value> = fin
+        .world
+        .app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "finclip.host_code_issued" && e.outcome == "failure")
+        .map(|e| serde_json::from_str(&e.detail).unwrap())
+        .collect();
+    assert_eq!(refusals.len(), 1);
+    assert_eq!(refusals[0]["appid"], MP2);
+    assert_eq!(crate::helpers::count(&fin.world.db, "host_codes"), 1, "no code stored for MP2");
+
+    let output = wxfed_cli(
+        &["client", "update", &fin.host_client, "--host-for", MP, "--host-for", MP2, "--json"],
+        &fin.world.db.cli_env(),
+        None,
+        None,
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let updated: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(updated["host_for"], json!([MP, MP2]));
+    assert_eq!(fin.host_code(&token, MP2).await.status(), 200);
+
+    // A host app that hosts nothing mints nothing.
+    let output =
+        wxfed_cli(&["client", "update", &fin.host_client, "--no-host-for"], &fin.world.db.cli_env(), None, None);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(fin.host_code(&token, MP).await.status(), 403);
+}
+
+/// Issue 10 item 6: a routed code for an app outside the client's Open
+/// Platform (or an unregistered one) is refused before WeChat sees it, so
+/// the code is not burnt: its own app can still redeem it afterwards.
+#[actix_web::test]
+async fn routed_codes_are_checked_before_wechat_redeems_them() {
+    let fin = Fin::new(UnlinkedPolicy::Create).await;
+    let inner = fin.world.wechat.jscode(LONE_MP, "wx-alice").await;
+    let lone = format!("mp:{LONE_MP}:{inner}");
+    let (status, body) =
+        fin.exchange(&fin.mp_client, None, &[("subject_token", &lone), ("subject_token_type", JSCODE)]).await;
+    assert_eq!((status, body["reason"].as_str()), (400, Some("no_unionid")));
+    let (_, answer) = fin.facade(MP, MP_SECRET, &lone).await;
+    assert_eq!(answer["errcode"], 99001, "the facade refuses it the same way: {answer}");
+    // Not redeemed at WeChat: the mini-program it belongs to still can.
+    let (_, own) = fin.facade(LONE_MP, LONE_SECRET, &inner).await;
+    assert!(own.get("openid").is_some(), "the code was not consumed by the refusals: {own}");
+
+    // A routed code naming the wrong kind of app is refused before WeChat too.
+    let inner = fin.world.wechat.jscode(MP2, "wx-alice").await;
+    let wrong_kind = format!("app:{MP2}:{inner}");
+    let (status, body) =
+        fin.exchange(&fin.mp_client, None, &[("subject_token", &wrong_kind), ("subject_token_type", JSCODE)]).await;
+    assert_eq!((status, body["reason"].as_str()), (400, Some("bad_routed_code")));
+    let (_, own) = fin.facade(MP2, MP2_SECRET, &inner).await;
+    assert!(own.get("openid").is_some(), "still redeemable by its own app: {own}");
 }
