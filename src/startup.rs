@@ -136,9 +136,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = actix_web::rt::spawn(sweep_sessions(self.state.clone()));
         let key_reloader = actix_web::rt::spawn(reload_keys(self.state.clone()));
+        let audit_chainer = actix_web::rt::spawn(crate::audit::chainer::run(self.state.clone()));
         let result = self.server.await;
         sweeper.abort();
         key_reloader.abort();
+        audit_chainer.abort();
+        crate::audit::chainer::flush(&self.state).await;
         result
     }
 }

@@ -8,14 +8,15 @@
 //! - inserting a row needs a valid HMAC, which needs the master key;
 //! - cutting rows off the end disagrees with `audit_chain_head`.
 //!
-//! Appends lock the head row, so concurrent writers (several instances)
-//! queue and the chain never forks.
+//! Events are recorded unchained (`audit_pending`) and linked in batches by
+//! the one chainer of the database (see [`super::chainer`]), which holds the
+//! head row's lock while it links, so the chain never forks.
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use super::event::AuditEvent;
-use crate::db::audit::AuditRow;
+use crate::db::audit::{AuditRow, NewPendingRow, PendingRow};
 use crate::db::{self, DbConn};
 use crate::secrets::{constant_time_eq, hex, hmac_sha256};
 
@@ -69,10 +70,9 @@ fn row_hash(key: &[u8], prev_hash: &str, row: &AuditRow) -> String {
     hex(&hmac_sha256(key, &message))
 }
 
-/// Builds the row that follows (`last_seq`, `last_hash`).
-pub fn link(key: &[u8], last_seq: i64, last_hash: &str, event: &AuditEvent, now: NaiveDateTime) -> AuditRow {
-    let mut row = AuditRow {
-        seq: last_seq + 1,
+/// The unchained form of `event`, recorded at `now`.
+pub fn pending(event: &AuditEvent, now: NaiveDateTime) -> NewPendingRow {
+    NewPendingRow {
         id: uuid::Uuid::now_v7().to_string(),
         occurred_at: now,
         category: event.action.category().as_str().to_owned(),
@@ -86,6 +86,26 @@ pub fn link(key: &[u8], last_seq: i64, last_hash: &str, event: &AuditEvent, now:
         user_agent: event.user_agent.as_deref().map(truncate_user_agent),
         request_id: event.request_id.clone(),
         detail: event.detail.to_string(),
+    }
+}
+
+/// Builds the chained row that follows (`last_seq`, `last_hash`).
+pub fn link(key: &[u8], last_seq: i64, last_hash: &str, pending: &PendingRow) -> AuditRow {
+    let mut row = AuditRow {
+        seq: last_seq + 1,
+        id: pending.id.clone(),
+        occurred_at: pending.occurred_at,
+        category: pending.category.clone(),
+        action: pending.action.clone(),
+        outcome: pending.outcome.clone(),
+        reason: pending.reason.clone(),
+        actor: pending.actor.clone(),
+        account_id: pending.account_id.clone(),
+        client_id: pending.client_id.clone(),
+        ip: pending.ip.clone(),
+        user_agent: pending.user_agent.clone(),
+        request_id: pending.request_id.clone(),
+        detail: pending.detail.clone(),
         prev_hash: last_hash.to_owned(),
         hash: String::new(),
     };
@@ -145,6 +165,10 @@ pub struct VerifyReport {
     pub last_seq: i64,
     pub head_hash: String,
     pub violation: Option<Violation>,
+    /// Events recorded but not yet chained: normal for about a second
+    /// after they happen (group commit), not tampering.
+    pub pending: i64,
+    pub oldest_pending: Option<NaiveDateTime>,
 }
 
 impl VerifyReport {
@@ -160,11 +184,14 @@ pub fn verify(conn: &mut DbConn, key: &[u8]) -> diesel::QueryResult<VerifyReport
     let mut expected_seq = 1;
     let mut prev_hash = GENESIS_HASH.to_owned();
     let mut checked = 0;
+    let (pending, oldest_pending) = db::audit::pending_status(conn)?;
     let report = |checked, last_seq, violation| VerifyReport {
         events_checked: checked,
         last_seq,
         head_hash: head_hash.clone(),
         violation,
+        pending,
+        oldest_pending,
     };
     loop {
         let rows = db::audit::page_after(conn, expected_seq - 1, PAGE)?;
@@ -208,7 +235,24 @@ mod tests {
     fn each_link_depends_on_the_key_the_previous_hash_and_the_content() {
         let now = db::now();
         let event = AuditEvent::success(Action::Logout).with_account("a");
-        let first = link(b"k", 0, GENESIS_HASH, &event, now);
+        let new = pending(&event, now);
+        let recorded = PendingRow {
+            pending_id: 1,
+            id: new.id,
+            occurred_at: new.occurred_at,
+            category: new.category,
+            action: new.action,
+            outcome: new.outcome,
+            reason: new.reason,
+            actor: new.actor,
+            account_id: new.account_id,
+            client_id: new.client_id,
+            ip: new.ip,
+            user_agent: new.user_agent,
+            request_id: new.request_id,
+            detail: new.detail,
+        };
+        let first = link(b"k", 0, GENESIS_HASH, &recorded);
         assert_eq!(first.seq, 1);
         assert_eq!(row_hash(b"k", GENESIS_HASH, &first), first.hash);
         assert_ne!(row_hash(b"other key", GENESIS_HASH, &first), first.hash);

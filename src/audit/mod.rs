@@ -1,10 +1,13 @@
 //! The audit trail: what happened, who did it, to whom, from where.
 //!
-//! Every event is appended to `audit_events` as a link of a keyed hash
-//! chain (see [`chain`]). Events never carry passwords, tokens, codes or
+//! Every event is recorded unchained in the transaction of the change it
+//! records, then linked into a keyed hash chain in `audit_events` (see
+//! [`chain`]) by the database's one chainer within about a second
+//! ([`chainer`], group commit). Events never carry passwords, tokens, codes or
 //! secrets; personal WeChat identifiers only as keyed hashes.
 
 pub mod chain;
+pub mod chainer;
 mod event;
 
 pub use chain::{VerifyReport, Violation, verify};
@@ -13,14 +16,12 @@ pub use event::{Action, AuditEvent, Category, Outcome};
 use crate::db::{self, DbConn};
 use crate::secrets::Secrets;
 
-/// Appends `event` to the chain inside the caller's write transaction, so
-/// that the change and its record commit together or not at all.
-/// Returns the event's sequence number.
-pub fn append(conn: &mut DbConn, secrets: &Secrets, event: &AuditEvent) -> diesel::QueryResult<i64> {
-    let (last_seq, last_hash) = db::audit::lock_head(conn)?;
-    let row = chain::link(secrets.audit_chain_key(), last_seq, &last_hash, event, db::now());
-    db::audit::append(conn, &row)?;
-    Ok(row.seq)
+/// Records `event` inside the caller's write transaction, so that the
+/// change and its record commit together or not at all. The event is
+/// chained later by the chainer (group commit: no database-wide lock is
+/// taken here). Returns its pending id, which orders it for the chainer.
+pub fn append(conn: &mut DbConn, _secrets: &Secrets, event: &AuditEvent) -> diesel::QueryResult<i64> {
+    db::audit::insert_pending(conn, &chain::pending(event, db::now()))
 }
 
 /// Records `event` in a transaction of its own (for events that change

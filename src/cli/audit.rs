@@ -13,7 +13,9 @@ use crate::startup::Backend;
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check the audit hash chain; exits 1 and names the first altered,
-    /// deleted or inserted row if it was tampered with.
+    /// deleted or inserted row if it was tampered with. Events not yet
+    /// chained (group commit, normally for under a second) are reported
+    /// separately and are not an error.
     Verify,
     /// Show the newest events.
     List {
@@ -41,23 +43,48 @@ struct EventOut {
     detail: serde_json::Value,
 }
 
+/// Chains pending events before the CLI exits; a failure is only logged
+/// (the events stay pending, and the next chainer links them).
+pub fn chain_on_exit(backend: &Backend) {
+    let result = backend
+        .pool
+        .get()
+        .map_err(|e| e.to_string())
+        .and_then(|mut conn| audit::chainer::chain_pending(&mut conn, &backend.secrets).map_err(|e| e.to_string()));
+    if let Err(error) = result {
+        tracing::warn!(%error, "chaining audit events failed; a running server will chain them");
+    }
+}
+
 pub fn run(command: AuditCommand, backend: &Backend, json: bool) -> Result<ExitCode, CliError> {
     let mut conn = backend.pool.get().map_err(|e| CliError::Other(e.to_string()))?;
     match command {
         AuditCommand::Verify => {
             let report = audit::verify(&mut conn, backend.secrets.audit_chain_key())?;
-            let text = match &report.violation {
+            let mut text = match &report.violation {
                 None => format!("audit chain OK: {} events, last seq {}", report.events_checked, report.last_seq),
                 Some(violation) => format!(
                     "audit chain BROKEN: {violation}; the {} events before it are intact",
                     report.events_checked
                 ),
             };
+            // Not tampering: group commit chains events within about a
+            // second; a backlog that stays means no chainer is running.
+            if report.pending > 0 {
+                let age = report.oldest_pending.map(|t| (db::now() - t).num_seconds()).unwrap_or(0);
+                text.push_str(&format!(
+                    "\n{} events not yet chained (oldest {age} s ago; normal for a few seconds{})",
+                    report.pending,
+                    if age > 60 { "; is a wxfed server running?" } else { "" }
+                ));
+            }
             let value = serde_json::json!({
                 "valid": report.is_valid(),
                 "events_checked": report.events_checked,
                 "last_seq": report.last_seq,
                 "violation": report.violation,
+                "pending": report.pending,
+                "oldest_pending": report.oldest_pending.map(|t| t.and_utc().to_rfc3339()),
                 "message": text,
             });
             print(json, &value, &text);

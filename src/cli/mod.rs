@@ -128,7 +128,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             // Commands print their results on stdout; logs go to stderr.
             telemetry::init(settings.log_format, "warn", true);
             let backend = startup::open_backend(&settings)?;
-            match command {
+            let result = match command {
                 Command::Migrate => {
                     output::print(cli.json, &serde_json::json!({ "status": "migrated" }), "database is up to date");
                     Ok(ExitCode::SUCCESS)
@@ -146,7 +146,11 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::Identity(command) => wechat::run_identity(command, &backend, cli.json),
                 Command::Keys(command) => keys(command, &backend, &settings, cli.json),
                 Command::Serve => Ok(ExitCode::SUCCESS),
-            }
+            };
+            // Chain the events this command recorded (group commit): a
+            // CLI-only installation has no server to do it.
+            audit::chain_on_exit(&backend);
+            result
         }
     }
 }

@@ -1,10 +1,10 @@
-//! Queries on `audit_events` and `audit_chain_head`.
+//! Queries on `audit_events`, `audit_pending` and `audit_chain_head`.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConn;
-use super::schema::{audit_chain_head, audit_events};
+use super::schema::{audit_chain_head, audit_events, audit_pending};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events)]
@@ -27,11 +27,99 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// An event recorded but not yet linked into the chain (see
+/// `crate::audit::chainer`).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_pending)]
+pub struct PendingRow {
+    pub pending_id: i64,
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub category: String,
+    pub action: String,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    pub account_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = audit_pending)]
+pub struct NewPendingRow {
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub category: String,
+    pub action: String,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    pub account_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: String,
+}
+
+/// Inserts an unchained event; takes no lock beyond the new row's own.
+/// Returns its pending id (commit order is not id order on PostgreSQL).
+pub fn insert_pending(conn: &mut DbConn, row: &NewPendingRow) -> QueryResult<i64> {
+    diesel::insert_into(audit_pending::table).values(row).returning(audit_pending::pending_id).get_result(conn)
+}
+
+/// The oldest `limit` pending events, in insertion order.
+pub fn pending_batch(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<PendingRow>> {
+    audit_pending::table.order(audit_pending::pending_id.asc()).limit(limit).select(PendingRow::as_select()).load(conn)
+}
+
+/// How many events wait to be chained, and when the oldest was recorded.
+pub fn pending_status(conn: &mut DbConn) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    let count = audit_pending::table.count().get_result::<i64>(conn)?;
+    let oldest = audit_pending::table.select(diesel::dsl::min(audit_pending::occurred_at)).first(conn)?;
+    Ok((count, oldest))
+}
+
+/// Deletes chained pending rows; returns how many were deleted.
+pub fn delete_pending(conn: &mut DbConn, pending_ids: &[i64]) -> QueryResult<usize> {
+    diesel::delete(audit_pending::table.filter(audit_pending::pending_id.eq_any(pending_ids))).execute(conn)
+}
+
+diesel::define_sql_function! {
+    /// PostgreSQL: takes a lock released at the end of the transaction, or
+    /// returns false at once when another session holds it.
+    fn pg_try_advisory_xact_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
+
+/// Arbitrary constant naming the chainer's advisory lock ("wxfedAUD").
+const CHAINER_LOCK_KEY: i64 = 0x7778_6665_6441_5544;
+
+/// Elects the chainer for the current transaction: on PostgreSQL the
+/// session that holds the advisory lock; on SQLite the writer, which
+/// `BEGIN IMMEDIATE` already made exclusive. With `wait` false another
+/// session's lock makes this return false at once (the background chainer
+/// skips the round); with `wait` true it queues for the lock (callers that
+/// need everything chained before they go on: shutdown, the CLI, tests).
+pub fn try_become_chainer(conn: &mut DbConn, wait: bool) -> QueryResult<bool> {
+    match conn {
+        DbConn::Postgresql(pg) if wait => {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CHAINER_LOCK_KEY})")).execute(pg)?;
+            Ok(true)
+        }
+        DbConn::Postgresql(pg) => diesel::select(pg_try_advisory_xact_lock(CHAINER_LOCK_KEY)).get_result(pg),
+        DbConn::Sqlite(_) => Ok(true),
+    }
+}
+
 /// Takes the chain's write lock and returns (last_seq, last_hash).
 ///
 /// The no-op UPDATE row-locks the head on PostgreSQL until the transaction
-/// ends, so appends from any number of instances queue here and never fork
-/// the chain. On SQLite the surrounding `BEGIN IMMEDIATE` already holds the
+/// ends, so chainers (and anything else that moves the head) queue here and
+/// never fork the chain, even if two were elected. On SQLite the surrounding `BEGIN IMMEDIATE` already holds the
 /// database write lock.
 pub fn lock_head(conn: &mut DbConn) -> QueryResult<(i64, String)> {
     // One statement takes the lock and reads the head: the lock is held
@@ -46,16 +134,27 @@ pub fn read_head(conn: &mut DbConn) -> QueryResult<(i64, String)> {
     audit_chain_head::table.find(1).select((audit_chain_head::last_seq, audit_chain_head::last_hash)).first(conn)
 }
 
-pub fn append(conn: &mut DbConn, row: &AuditRow) -> QueryResult<()> {
+/// Inserts a chained row; the caller holds the head lock and moves the head
+/// with [`set_head`] once per batch.
+pub fn insert_chained(conn: &mut DbConn, row: &AuditRow) -> QueryResult<()> {
     diesel::insert_into(audit_events::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn set_head(conn: &mut DbConn, last_seq: i64, last_hash: &str, updated_at: NaiveDateTime) -> QueryResult<()> {
     diesel::update(audit_chain_head::table.find(1))
         .set((
-            audit_chain_head::last_seq.eq(row.seq),
-            audit_chain_head::last_hash.eq(&row.hash),
-            audit_chain_head::updated_at.eq(row.occurred_at),
+            audit_chain_head::last_seq.eq(last_seq),
+            audit_chain_head::last_hash.eq(last_hash),
+            audit_chain_head::updated_at.eq(updated_at),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The chained row at `seq`, if it exists.
+pub fn at_seq(conn: &mut DbConn, seq: i64) -> QueryResult<Option<AuditRow>> {
+    audit_events::table.find(seq).select(AuditRow::as_select()).first(conn).optional()
 }
 
 /// Rows with seq > `after`, in chain order, at most `limit` of them.

@@ -78,6 +78,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_pending (pending_id) {
+        pending_id -> BigInt,
+        id -> Text,
+        occurred_at -> Timestamp,
+        category -> Text,
+        action -> Text,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        actor -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
     settings (name) {
         name -> Text,
         value -> Text,

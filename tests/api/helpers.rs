@@ -188,6 +188,8 @@ impl TestApp {
         let state = self.state.clone();
         actix_web::web::block(move || {
             let mut conn = state.db.get().unwrap();
+            // Events are chained within a second (group commit); chain now.
+            wxfed::audit::chainer::chain_pending(&mut conn, &state.secrets).unwrap();
             let mut rows = wxfed::db::audit::latest(&mut conn, 100_000).unwrap();
             rows.reverse();
             rows
