@@ -176,6 +176,7 @@ async fn wechat_code(
     } else {
         "mobile_app"
     };
+    crate::accounts::throttle::spend_wechat_call(state, &client.client_id, &meta.ip).await?;
     let exchanged = codes::exchange(state, meta, &routed, surface).await.map_err(from_flow)?;
     if routed.routed {
         let (lookup, secrets) = (own_app.clone(), state.secrets.clone());
