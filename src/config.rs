@@ -49,6 +49,16 @@ struct RawSettings {
     database_url: Option<SecretString>,
     database_url_file: Option<PathBuf>,
     database_pool_size: u32,
+    database_pool_min_idle: u32,
+    database_checkout_timeout_ms: u64,
+    database_connect_timeout_secs: u64,
+    database_lock_timeout_ms: u64,
+    database_statement_timeout_ms: u64,
+    database_idle_in_transaction_timeout_ms: u64,
+    shutdown_timeout_secs: u64,
+    client_request_timeout_ms: u64,
+    request_body_timeout_ms: u64,
+    max_connections_per_ip: usize,
     master_key: Option<SecretString>,
     master_key_file: Option<PathBuf>,
     log_format: LogFormat,
@@ -56,9 +66,13 @@ struct RawSettings {
     workers: Option<usize>,
     session_idle_timeout_secs: u64,
     session_max_age_secs: u64,
-    login_max_failures_per_account: u32,
+    login_max_failures_per_user_ip: u32,
     login_max_failures_per_ip: u32,
     login_block_secs: u64,
+    login_account_slowdown_after: u32,
+    login_account_max_delay_secs: u64,
+    wechat_calls_per_client_per_minute: u32,
+    wechat_calls_per_ip_per_minute: u32,
     password_hash_concurrency: Option<usize>,
     access_token_ttl_secs: u64,
     id_token_ttl_secs: u64,
@@ -89,6 +103,16 @@ impl Default for RawSettings {
             database_url: None,
             database_url_file: None,
             database_pool_size: 16,
+            database_pool_min_idle: 1,
+            database_checkout_timeout_ms: 2_000,
+            database_connect_timeout_secs: 2,
+            database_lock_timeout_ms: 2_000,
+            database_statement_timeout_ms: 10_000,
+            database_idle_in_transaction_timeout_ms: 5_000,
+            shutdown_timeout_secs: 10,
+            client_request_timeout_ms: 5_000,
+            request_body_timeout_ms: 10_000,
+            max_connections_per_ip: 64,
             master_key: None,
             master_key_file: None,
             log_format: LogFormat::Text,
@@ -96,9 +120,13 @@ impl Default for RawSettings {
             workers: None,
             session_idle_timeout_secs: 30 * 60,
             session_max_age_secs: 10 * 60 * 60,
-            login_max_failures_per_account: 5,
+            login_max_failures_per_user_ip: 5,
             login_max_failures_per_ip: 50,
             login_block_secs: 15 * 60,
+            login_account_slowdown_after: 10,
+            login_account_max_delay_secs: 60,
+            wechat_calls_per_client_per_minute: 600,
+            wechat_calls_per_ip_per_minute: 30,
             password_hash_concurrency: None,
             access_token_ttl_secs: 10 * 60,
             id_token_ttl_secs: 60 * 60,
@@ -161,15 +189,35 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database: DatabaseTarget,
     pub database_pool_size: u32,
+    /// Pool sizing (its `max_size` is `database_pool_size`), checkout
+    /// timeout and per-connection session limits.
+    pub database_pool: crate::db::PoolOptions,
+    /// How long in-flight requests may finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+    /// Whole-request bounds (see [`RequestLimits`]).
+    pub request_limits: RequestLimits,
     pub master_key: MasterKeySource,
     pub log_format: LogFormat,
     pub log_level: String,
     pub workers: usize,
     pub session_idle_timeout_secs: u64,
     pub session_max_age_secs: u64,
-    pub login_max_failures_per_account: u32,
+    /// Wrong passwords for one username from one network before that pair
+    /// is blocked for `login_block_secs`.
+    pub login_max_failures_per_user_ip: u32,
+    /// Wrong passwords from one network (IPv6 counted per /64) before it is
+    /// blocked for `login_block_secs`.
     pub login_max_failures_per_ip: u32,
     pub login_block_secs: u64,
+    /// Wrong passwords for one username from anywhere before attempts on it
+    /// are slowed down (a growing delay, never a lock).
+    pub login_account_slowdown_after: u32,
+    /// The longest delay the account-wide slowdown imposes.
+    pub login_account_max_delay_secs: u64,
+    /// Calls to WeChat (code exchanges) allowed per client and per network
+    /// each minute, counted before WeChat is called.
+    pub wechat_calls_per_client_per_minute: u32,
+    pub wechat_calls_per_ip_per_minute: u32,
     pub password_hash_concurrency: usize,
     pub trusted_proxies: Vec<IpAddr>,
     pub tokens: TokenLifetimes,
@@ -181,6 +229,19 @@ pub struct Settings {
     /// A sensitive console action asks for the password again when the
     /// admin's last login is older than this.
     pub admin_reauth_secs: u64,
+}
+
+/// Bounds on one HTTP request and on the connections of one client.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Time for a client to send the request head (actix
+    /// `client_request_timeout`; answered `408`).
+    pub client_request_timeout_ms: u64,
+    /// Time for a client to send a started request body; a body still
+    /// incomplete then is refused with `408` and the connection closed.
+    pub body_timeout_ms: u64,
+    /// Open connections allowed per client IP (trusted proxies exempt).
+    pub max_connections_per_ip: usize,
 }
 
 /// How long what the provider issues stays valid, in seconds.
@@ -233,10 +294,11 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        // WXFED_CONFIG names the file itself, and WXFED_TEST_* belong to the
-        // test suite: neither is a setting.
-        figment =
-            figment.merge(Env::prefixed("WXFED_").filter(|key| key != "config" && !key.as_str().starts_with("test_")));
+        // WXFED_CONFIG names the file itself, WXFED_TEST_* belong to the
+        // test suite, and Kubernetes-shaped variables are not ours: none is
+        // a setting.
+        figment = figment
+            .merge(Env::prefixed("WXFED_").filter(|key| is_setting_variable(&key.as_str().to_ascii_lowercase())));
         let raw: RawSettings = figment.extract().map_err(figment_error)?;
         Self::validate(raw)
     }
@@ -295,8 +357,23 @@ impl Settings {
                 return Err(invalid(setting, format!("must be between 1 and {max}")));
             }
         }
-        if raw.login_max_failures_per_account == 0 || raw.login_max_failures_per_ip == 0 {
-            return Err(invalid("login_max_failures_per_account / _per_ip", "must be at least 1"));
+        if raw.login_max_failures_per_user_ip == 0
+            || raw.login_max_failures_per_ip == 0
+            || raw.login_account_slowdown_after == 0
+        {
+            return Err(invalid(
+                "login_max_failures_per_user_ip / login_max_failures_per_ip / login_account_slowdown_after",
+                "must be at least 1",
+            ));
+        }
+        if raw.wechat_calls_per_client_per_minute == 0 || raw.wechat_calls_per_ip_per_minute == 0 {
+            return Err(invalid(
+                "wechat_calls_per_client_per_minute / wechat_calls_per_ip_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if raw.max_connections_per_ip == 0 {
+            return Err(invalid("max_connections_per_ip (WXFED_MAX_CONNECTIONS_PER_IP)", "must be at least 1"));
         }
         tracing_subscriber::EnvFilter::try_new(&raw.log_level)
             .map_err(|e| invalid("log_level (WXFED_LOG_LEVEL)", e.to_string()))?;
@@ -321,15 +398,36 @@ impl Settings {
             data_dir: raw.data_dir,
             database,
             database_pool_size: raw.database_pool_size,
+            database_pool: crate::db::PoolOptions {
+                max_size: raw.database_pool_size,
+                min_idle: raw.database_pool_min_idle.min(raw.database_pool_size),
+                checkout_timeout: std::time::Duration::from_millis(raw.database_checkout_timeout_ms.clamp(100, 60_000)),
+                session: crate::db::SessionLimits {
+                    lock_timeout_ms: raw.database_lock_timeout_ms,
+                    statement_timeout_ms: raw.database_statement_timeout_ms,
+                    idle_in_transaction_timeout_ms: raw.database_idle_in_transaction_timeout_ms,
+                    connect_timeout_secs: raw.database_connect_timeout_secs.clamp(1, 60),
+                },
+            },
+            shutdown_timeout_secs: raw.shutdown_timeout_secs,
+            request_limits: RequestLimits {
+                client_request_timeout_ms: raw.client_request_timeout_ms.clamp(100, 120_000),
+                body_timeout_ms: raw.request_body_timeout_ms.clamp(100, 600_000),
+                max_connections_per_ip: raw.max_connections_per_ip,
+            },
             master_key,
             log_format: raw.log_format,
             log_level: raw.log_level,
             workers: raw.workers.filter(|w| *w > 0).unwrap_or(cores),
             session_idle_timeout_secs: raw.session_idle_timeout_secs,
             session_max_age_secs: raw.session_max_age_secs,
-            login_max_failures_per_account: raw.login_max_failures_per_account,
+            login_max_failures_per_user_ip: raw.login_max_failures_per_user_ip,
             login_max_failures_per_ip: raw.login_max_failures_per_ip,
             login_block_secs: raw.login_block_secs,
+            login_account_slowdown_after: raw.login_account_slowdown_after,
+            login_account_max_delay_secs: raw.login_account_max_delay_secs.max(1),
+            wechat_calls_per_client_per_minute: raw.wechat_calls_per_client_per_minute,
+            wechat_calls_per_ip_per_minute: raw.wechat_calls_per_ip_per_minute,
             password_hash_concurrency: raw.password_hash_concurrency.filter(|n| *n > 0).unwrap_or(cores),
             trusted_proxies,
             key_reload_secs: raw.key_reload_secs.clamp(1, 60),
@@ -364,6 +462,18 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+}
+
+/// Whether `WXFED_<key>` (key lower-cased, without the prefix) can be a
+/// setting. Kubernetes gives every pod variables for each Service in its
+/// namespace, named after the Service: next to a Service called `wxfed` it
+/// sets `WXFED_PORT=tcp://10.0.0.1:8080`, `WXFED_SERVICE_HOST`,
+/// `WXFED_SERVICE_PORT[_NAME]` and `WXFED_PORT_8080_TCP[_PROTO|_PORT|_ADDR]`
+/// (Kubernetes docs, "Service - Environment variables"). Refusing them as
+/// unknown settings would stop the pod from starting.
+fn is_setting_variable(key: &str) -> bool {
+    let kubernetes_service = key == "port" || key.starts_with("port_") || key.starts_with("service_");
+    key != "config" && !key.starts_with("test_") && !kubernetes_service
 }
 
 /// OIDC requires the issuer to be an https URL without query or fragment
@@ -421,4 +531,20 @@ fn figment_error(error: figment::Error) -> ConfigError {
         kind => kind.to_string(),
     };
     invalid(&setting, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_service_variables_are_not_settings() {
+        for key in ["port", "port_8080_tcp", "port_8080_tcp_addr", "service_host", "service_port", "service_port_http"]
+        {
+            assert!(!is_setting_variable(key), "{key}");
+        }
+        for key in ["bind", "database_url", "shutdown_timeout_secs", "max_connections_per_ip"] {
+            assert!(is_setting_variable(key), "{key}");
+        }
+    }
 }

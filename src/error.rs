@@ -21,11 +21,16 @@ pub enum AppError {
     NotFound,
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database is down or overloaded: `503` with `Retry-After`
+    /// (RFC 9110 §15.6.4), so that clients and load balancers retry
+    /// instead of reporting a server bug.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
-        Self::Internal(e.to_string())
+        if e.is_unavailable() { Self::Unavailable(e.to_string()) } else { Self::Internal(e.to_string()) }
     }
 }
 
@@ -51,6 +56,7 @@ impl ResponseError for AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -63,7 +69,18 @@ impl ResponseError for AppError {
                 tracing::error!(cause = %cause, "internal error");
                 ("error-internal-title", "error-internal")
             }
+            Self::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "service unavailable");
+                ("Temporarily unavailable", "The service is briefly unavailable. Please try again in a moment.")
+            }
         };
-        render::page(self.status_code(), &ErrorPage { title, message })
+        let mut response = render::page(self.status_code(), &ErrorPage { title, message });
+        if let Self::Unavailable(_) = self {
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(crate::db::RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }

@@ -170,7 +170,8 @@ pub fn generate_master_key() -> String {
 fn create_key_file(path: &Path) -> Result<[u8; 32], MasterKeyError> {
     let create_error = |e| MasterKeyError::Create(path.display().to_string(), e);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(create_error)?;
+        // The data dir holds the key and the SQLite database: owner only.
+        crate::db::create_private_dir(dir).map_err(create_error)?;
     }
     let key = random_bytes::<32>();
     let mut options = std::fs::OpenOptions::new();

@@ -52,12 +52,19 @@ pub struct Backend {
 /// when a check fails first (the key is read before the database is
 /// touched).
 pub fn open_backend(settings: &Settings) -> Result<Backend, StartupError> {
+    let pool = db::PoolOptions { max_size: settings.database_pool_size, ..settings.database_pool };
+    open_backend_with(settings, pool)
+}
+
+/// [`open_backend`] with a pool of another size (the CLI needs one or two
+/// connections, not a server's pool).
+pub fn open_backend_with(settings: &Settings, pool_options: db::PoolOptions) -> Result<Backend, StartupError> {
     let sqlite_file = match &settings.database {
         DatabaseTarget::Sqlite(path) => Some(path.as_path()),
         DatabaseTarget::Postgres(_) => None,
     };
     let secrets = Secrets::load(&settings.master_key, sqlite_file)?;
-    let pool = db::open_pool(&settings.database, settings.database_pool_size)?;
+    let pool = db::open_pool(&settings.database, pool_options)?;
     let mut conn = pool.get()?;
     db::run_migrations(&mut conn)?;
     check_master_key(&mut conn, &secrets)?;
@@ -99,6 +106,9 @@ impl Application {
         let passwords =
             PasswordHasher::new(settings.password_hash_concurrency).map_err(|e| StartupError::Other(e.to_string()))?;
         let workers = settings.workers;
+        let limits = settings.request_limits;
+        let shutdown_timeout = settings.shutdown_timeout_secs;
+        let connections = http::middleware::ConnectionCounter::new(settings.trusted_proxies.clone(), limits);
         let keys = {
             let mut conn = backend.pool.get()?;
             KeyStore::load_or_init(&mut conn, &backend.secrets).map_err(|e| StartupError::Other(e.to_string()))?
@@ -114,10 +124,13 @@ impl Application {
                 .wrap(from_fn(crate::i18n::middleware))
                 .wrap(from_fn(http::middleware::request_context))
                 .configure(routes_table)
-                .default_service(web::to(not_found))
+                .default_service(web::to(http::middleware::unmatched))
         })
         .workers(workers)
-        .shutdown_timeout(10)
+        .shutdown_timeout(shutdown_timeout)
+        .client_request_timeout(Duration::from_millis(limits.client_request_timeout_ms))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .on_connect(move |connection, extensions| connections.on_connect(connection, extensions))
         .listen(listener)
         .map_err(|e| StartupError::Other(e.to_string()))?
         .run();
@@ -187,10 +200,6 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .route(paths::JSCODE2SESSION, web::post().to(facade::jscode2session));
 }
 
-async fn not_found() -> actix_web::HttpResponse {
-    actix_web::ResponseError::error_response(&AppError::NotFound)
-}
-
 /// Bad form bodies get a clear 400 page instead of actix's plain text.
 fn form_config() -> web::FormConfig {
     web::FormConfig::default().limit(64 * 1024).error_handler(|error, _req: &HttpRequest| {
@@ -238,7 +247,8 @@ async fn sweep_sessions(state: AppState) {
                 db::grants::purge_expired(conn, db::now())?;
                 db::grants::forget_successors(conn, db::now() - grace)?;
                 db::wechat::purge_host_codes(conn, db::now() - chrono::Duration::days(1))?;
-                db::wechat::purge_expired(conn, db::now())
+                db::wechat::purge_expired(conn, db::now())?;
+                db::throttle::purge_expired(conn, db::now())
             })?;
             Ok(ended)
         })

@@ -38,11 +38,7 @@ impl AppState {
             idle_timeout_secs: settings.session_idle_timeout_secs,
             max_age_secs: settings.session_max_age_secs,
         };
-        let throttle_policy = ThrottlePolicy {
-            max_failures_per_account: settings.login_max_failures_per_account,
-            max_failures_per_ip: settings.login_max_failures_per_ip,
-            block_secs: settings.login_block_secs,
-        };
+        let throttle_policy = ThrottlePolicy::from_settings(&settings);
         let discovery = Arc::new(crate::oidc::discovery::static_document(&settings.issuer));
         Self {
             discovery,

@@ -95,14 +95,13 @@ async fn authenticate(
 ) -> Result<Authenticated, LoginError> {
     let username_key = Username::parse(username).map(|u| u.key()).unwrap_or_default();
     let throttle = state.throttle_policy;
-    let user_key = throttle.for_username(&username_key);
-    let ip_key = throttle.for_ip(&meta.ip);
+    let keys = throttle.login_keys(&username_key, &meta.ip);
 
     let candidate = {
-        let (user_key, ip_key, username_key) = (user_key.clone(), ip_key.clone(), username_key.clone());
+        let (keys, username_key) = (keys.clone(), username_key.clone());
         db::run(&state.db, move |conn| -> Result<Candidate, LoginError> {
             let now = db::now();
-            let blocked_until = throttle.blocked_until(conn, &[&user_key, &ip_key], now)?;
+            let blocked_until = throttle.blocked_until(conn, &keys.all(), now)?;
             let account = match db::accounts::find_by_username_key(conn, &username_key)? {
                 Some(row) => {
                     let roles = db::accounts::roles_of(conn, &row.id)?;
@@ -140,7 +139,7 @@ async fn authenticate(
         db::write_transaction(conn, |conn| -> Result<Result<Authenticated, LoginError>, LoginError> {
             let meta = &meta_owned;
             let now = db::now();
-            if let Some(until) = throttle.lock(conn, &[&user_key, &ip_key], now)? {
+            if let Some(until) = throttle.lock(conn, &keys.all(), now)? {
                 audit::append(conn, &secrets, &failure_event("throttled", account_id.as_deref(), meta))?;
                 let retry_after_secs = (until - now).num_seconds().max(1);
                 return Ok(Err(LoginError::Throttled { retry_after_secs }));
@@ -148,8 +147,9 @@ async fn authenticate(
             let account = match account {
                 Some(account) if password_ok => account,
                 other => {
-                    throttle.record_failure(conn, &user_key, now)?;
-                    throttle.record_failure(conn, &ip_key, now)?;
+                    for key in keys.all() {
+                        throttle.record_failure(conn, key, now)?;
+                    }
                     let reason = if other.is_some() { "bad_password" } else { "unknown_user" };
                     audit::append(conn, &secrets, &failure_event(reason, account_id.as_deref(), meta))?;
                     return Ok(Err(LoginError::InvalidCredentials));
@@ -159,7 +159,10 @@ async fn authenticate(
                 audit::append(conn, &secrets, &failure_event("account_disabled", account_id.as_deref(), meta))?;
                 return Ok(Err(LoginError::Disabled));
             }
-            throttle.clear(conn, &user_key)?;
+            // The owner got in: their own slowdown and pair counter end;
+            // the counters of other networks stay.
+            throttle.clear(conn, &keys.account)?;
+            throttle.clear(conn, &keys.user_ip)?;
             let mut event = AuditEvent::success(Action::LoginPassword)
                 .with_actor(format!("account:{}", account.id))
                 .with_account(account.id.as_str())

@@ -127,7 +127,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         command => {
             // Commands print their results on stdout; logs go to stderr.
             telemetry::init(settings.log_format, "warn", true);
-            let backend = startup::open_backend(&settings)?;
+            // One connection (and a spare) is all a command needs: a full
+            // server pool per CLI run would take slots from the servers.
+            let backend =
+                startup::open_backend_with(&settings, crate::db::PoolOptions::for_cli(settings.database_pool.session))?;
             let result = match command {
                 Command::Migrate => {
                     output::print(cli.json, &serde_json::json!({ "status": "migrated" }), "database is up to date");

@@ -72,16 +72,172 @@ impl DatabaseTarget {
     }
 }
 
+/// Server-side limits every PostgreSQL connection sets for its session, so
+/// that a stalled client (a frozen or half-partitioned instance) cannot
+/// hold locks that stop every other instance. Zero leaves the server's
+/// default (no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// `lock_timeout`: how long a statement waits for a row or table lock.
+    pub lock_timeout_ms: u64,
+    /// `statement_timeout`: how long one statement may run.
+    pub statement_timeout_ms: u64,
+    /// `idle_in_transaction_session_timeout`: a transaction left open by a
+    /// client that stopped talking is rolled back (and its locks freed).
+    pub idle_in_transaction_timeout_ms: u64,
+    /// libpq `connect_timeout`, in seconds.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            lock_timeout_ms: 2_000,
+            statement_timeout_ms: 10_000,
+            idle_in_transaction_timeout_ms: 5_000,
+            connect_timeout_secs: 2,
+        }
+    }
+}
+
+impl SessionLimits {
+    fn set_statements(&self) -> String {
+        format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {};",
+            self.lock_timeout_ms, self.statement_timeout_ms, self.idle_in_transaction_timeout_ms
+        )
+    }
+}
+
+/// The libpq parameters every PostgreSQL URL gets unless it sets them:
+/// TCP keepalives, so that a connection to a peer that vanished (a
+/// partition, a crashed host) is found dead within about a minute instead
+/// of the kernel's two hours, and a connect timeout, so that an
+/// unreachable server costs seconds, not minutes. (libpq connection
+/// parameters, PostgreSQL docs §34.1.2.)
+pub fn with_connection_parameters(url: &str, limits: &SessionLimits) -> String {
+    let connect_timeout = limits.connect_timeout_secs.max(1).to_string();
+    let defaults: [(&str, &str); 6] = [
+        ("keepalives", "1"),
+        ("keepalives_idle", "30"),
+        ("keepalives_interval", "10"),
+        ("keepalives_count", "3"),
+        ("tcp_user_timeout", "30000"),
+        ("connect_timeout", &connect_timeout),
+    ];
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, query.to_owned()),
+        None => (url, String::new()),
+    };
+    let present: Vec<&str> = query.split('&').filter_map(|pair| pair.split('=').next()).collect();
+    let mut params: Vec<String> = query.split('&').filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    for (key, value) in defaults {
+        if !present.contains(&key) {
+            params.push(format!("{key}={value}"));
+        }
+    }
+    format!("{base}?{}", params.join("&"))
+}
+
+/// Watches every statement of a PostgreSQL connection and remembers when
+/// one failed because the connection itself is gone. diesel's own
+/// `is_broken` only looks at the transaction manager, so a connection the
+/// server closed (restart, `pg_terminate_backend`, idle timeout) would go
+/// back to the pool and fail the next request too.
+#[derive(Debug, Default)]
+struct ConnectionHealth {
+    broken: bool,
+    /// The last time a statement finished, to decide whether a connection
+    /// that sat idle must be probed before it is handed out.
+    last_used: Option<std::time::Instant>,
+    /// [`FAILURE_EPOCH`] when this connection was last known good.
+    epoch: u64,
+}
+
+/// Bumped whenever any connection of this process fails with a
+/// connection-class error: every connection older than that failure is
+/// suspect (a server restart kills them all) and is probed on checkout.
+static FAILURE_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl diesel::connection::Instrumentation for ConnectionHealth {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::FinishQuery { error, .. } = event {
+            self.last_used = Some(std::time::Instant::now());
+            if let Some(error) = error
+                && is_connection_lost(error)
+            {
+                self.broken = true;
+                FAILURE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// True when an error says the connection is unusable (as opposed to a
+/// refused statement): diesel's `ClosedConnection` / `UnableToSendCommand`
+/// and libpq's messages for a server that went away.
+pub fn is_connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            [
+                "server closed the connection",
+                "terminating connection",
+                "no connection to the server",
+                "could not send",
+                "could not receive",
+                "connection not open",
+                "SSL connection has been closed",
+                "SSL SYSCALL error",
+            ]
+            .iter()
+            .any(|needle| message.contains(needle))
+        }
+        _ => false,
+    }
+}
+
+/// True when the database cannot answer right now, but may shortly:
+/// connection lost, a lock or statement timeout, SQLite busy. Such
+/// failures become `503` + `Retry-After`, not `500` (RFC 9110 §15.6.4).
+pub fn is_temporarily_unavailable(error: &diesel::result::Error) -> bool {
+    if is_connection_lost(error) {
+        return true;
+    }
+    match error {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let message = info.message();
+            [
+                "canceling statement due to lock timeout",
+                "canceling statement due to statement timeout",
+                "idle-in-transaction timeout",
+                "the database system is starting up",
+                "the database system is shutting down",
+                "too many clients",
+                "database is locked",
+                "database table is locked",
+            ]
+            .iter()
+            .any(|needle| message.contains(needle))
+        }
+        _ => false,
+    }
+}
+
 /// An r2d2 manager that opens the backend named by the URL scheme, and
-/// prepares every SQLite connection (WAL, busy timeout, foreign keys).
+/// prepares every connection (PostgreSQL: session limits and the health
+/// watch; SQLite: WAL, busy timeout, foreign keys).
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     target: DatabaseTarget,
+    limits: SessionLimits,
 }
 
 impl ConnectionManager {
-    pub fn new(target: DatabaseTarget) -> Self {
-        Self { target }
+    pub fn new(target: DatabaseTarget, limits: SessionLimits) -> Self {
+        Self { target, limits }
     }
 }
 
@@ -93,10 +249,25 @@ pub enum ConnectError {
     Query(#[from] diesel::result::Error),
 }
 
+/// Opens one connection with the default [`SessionLimits`].
 pub fn establish(target: &DatabaseTarget) -> Result<DbConn, ConnectError> {
+    establish_with(target, &SessionLimits::default())
+}
+
+pub fn establish_with(target: &DatabaseTarget, limits: &SessionLimits) -> Result<DbConn, ConnectError> {
     match target {
-        DatabaseTarget::Postgres(url) => Ok(DbConn::Postgresql(diesel::PgConnection::establish(url)?)),
+        DatabaseTarget::Postgres(url) => {
+            let mut conn = diesel::PgConnection::establish(&with_connection_parameters(url, limits))?;
+            conn.set_instrumentation(ConnectionHealth {
+                epoch: FAILURE_EPOCH.load(std::sync::atomic::Ordering::Relaxed),
+                ..ConnectionHealth::default()
+            });
+            // One round trip, at connect time only.
+            conn.batch_execute(&limits.set_statements())?;
+            Ok(DbConn::Postgresql(conn))
+        }
         DatabaseTarget::Sqlite(path) => {
+            create_private_file(path);
             let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
             // WAL lets readers run beside the writer; busy_timeout makes a
             // writer wait for the lock instead of failing at once.
@@ -109,12 +280,59 @@ pub fn establish(target: &DatabaseTarget) -> Result<DbConn, ConnectError> {
     }
 }
 
+/// Creates the SQLite file readable by its owner only (0600) before
+/// SQLite opens it; SQLite gives its `-wal` and `-shm` files the mode of
+/// the database file. An existing file is left as it is.
+fn create_private_file(path: &std::path::Path) {
+    if path.exists() {
+        return;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    // A failure here (a race with another process) shows up when SQLite opens it.
+    let _ = options.open(path);
+}
+
+/// Creates `dir` (and missing parents) accessible to its owner only (0700).
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+fn health_of(conn: &mut DbConn) -> Option<&mut ConnectionHealth> {
+    match conn {
+        DbConn::Postgresql(pg) => pg.instrumentation().downcast_mut::<ConnectionHealth>(),
+        DbConn::Sqlite(_) => None,
+    }
+}
+
+/// Whether a pooled connection must be probed before use: it sat idle
+/// long enough for the server to have gone away meanwhile, or another
+/// connection failed since it was last known good.
+fn needs_probe(conn: &mut DbConn) -> bool {
+    let current = FAILURE_EPOCH.load(std::sync::atomic::Ordering::Relaxed);
+    health_of(conn).is_some_and(|health| {
+        health.epoch < current || health.last_used.is_none_or(|t| t.elapsed() > Duration::from_secs(1))
+    })
+}
+
 impl r2d2::ManageConnection for ConnectionManager {
     type Connection = DbConn;
     type Error = ConnectError;
 
     fn connect(&self) -> Result<DbConn, ConnectError> {
-        establish(&self.target)
+        establish_with(&self.target, &self.limits)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
@@ -122,7 +340,7 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        conn.is_broken()
+        conn.is_broken() || health_of(conn).is_some_and(|health| health.broken)
     }
 }
 
@@ -137,26 +355,123 @@ pub enum OpenError {
     Migrate(String),
 }
 
+/// How many connections a pool may hold and how long a request waits.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    /// Connections kept open while idle; the pool starts with this many,
+    /// not `max_size`, so a restart of many instances does not storm the
+    /// database.
+    pub min_idle: u32,
+    /// The longest a request waits for a free connection before it is
+    /// answered `503` (RFC 9110 §15.6.4) instead of queueing behind an
+    /// outage.
+    pub checkout_timeout: Duration,
+    pub session: SessionLimits,
+}
+
+impl PoolOptions {
+    /// What the CLI needs: one connection, a spare for nested work.
+    pub fn for_cli(session: SessionLimits) -> Self {
+        Self { max_size: 2, min_idle: 1, checkout_timeout: Duration::from_secs(10), session }
+    }
+}
+
+/// The largest pool that leaves room on a server with `max_connections`
+/// slots, `reserved` of them for superusers: half of what is left, so that
+/// other instances, the CLI and an operator's `psql` still get in.
+pub fn pool_size_limit(max_connections: u32, reserved: u32) -> u32 {
+    (max_connections.saturating_sub(reserved) / 2).max(1)
+}
+
 /// Builds the pool; the first connection is made here so that a wrong URL
 /// or an unreachable server fails startup rather than the first request.
-pub fn open_pool(target: &DatabaseTarget, size: u32) -> Result<DbPool, OpenError> {
+pub fn open_pool(target: &DatabaseTarget, options: PoolOptions) -> Result<DbPool, OpenError> {
     if let DatabaseTarget::Sqlite(path) = target
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir).map_err(|e| OpenError::CreateDir(dir.display().to_string(), e))?;
+        create_private_dir(dir).map_err(|e| OpenError::CreateDir(dir.display().to_string(), e))?;
     }
     // Probe once directly: r2d2 would retry until its timeout and then
     // report only "timed out", hiding the real cause.
-    establish(target).map_err(|e| OpenError::Connect(e.to_string()))?;
+    let mut probe = establish_with(target, &options.session).map_err(|e| OpenError::Connect(e.to_string()))?;
+    let mut max_size = options.max_size.max(1);
+    if let DbConn::Postgresql(_) = probe {
+        match server_connection_slots(&mut probe) {
+            Ok((max_connections, reserved)) => {
+                let limit = pool_size_limit(max_connections, reserved);
+                if max_size > limit {
+                    tracing::warn!(
+                        configured = max_size,
+                        used = limit,
+                        max_connections,
+                        "database_pool_size would take most of the server's connection slots; using fewer"
+                    );
+                    max_size = limit;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read max_connections; keeping database_pool_size"),
+        }
+    }
+    drop(probe);
     r2d2::Pool::builder()
-        .max_size(size)
-        .connection_timeout(Duration::from_secs(10))
-        // No `SELECT 1` before every use: a broken connection shows up as a
-        // query error and is discarded by `has_broken`; the probe only cost
-        // a round trip per request.
+        .max_size(max_size)
+        .min_idle(Some(options.min_idle.min(max_size)))
+        .connection_timeout(options.checkout_timeout)
+        // No `SELECT 1` before every use: a broken connection is marked by
+        // `ConnectionHealth` and discarded by `has_broken`, and [`checkout`]
+        // probes only connections that are suspect.
         .test_on_check_out(false)
-        .build(ConnectionManager::new(target.clone()))
+        .build(ConnectionManager::new(target.clone(), options.session))
         .map_err(|e| OpenError::Connect(e.to_string()))
+}
+
+#[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    setting: String,
+}
+
+/// `max_connections` and `superuser_reserved_connections` of the server.
+fn server_connection_slots(conn: &mut DbConn) -> QueryResult<(u32, u32)> {
+    let read = |conn: &mut DbConn, name: &str| -> QueryResult<u32> {
+        let rows: Vec<Setting> = diesel::sql_query("SELECT setting FROM pg_settings WHERE name = $1")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .load(conn)?;
+        Ok(rows.first().and_then(|row| row.setting.parse().ok()).unwrap_or(0))
+    };
+    let max_connections = read(conn, "max_connections")?;
+    let reserved = read(conn, "superuser_reserved_connections")?;
+    Ok((max_connections, reserved))
+}
+
+/// A connection from the pool that is known to work: a connection that
+/// is suspect (see [`needs_probe`]) is probed first, and a dead one is
+/// dropped (the pool discards it) and the next one taken, so that once
+/// the database is back after a restart the next request succeeds.
+pub fn checkout(pool: &DbPool) -> Result<PooledConn, DbError> {
+    // Every pooled connection can be dead after a restart; one more try
+    // than that opens a fresh connection.
+    for _ in 0..=pool.max_size() {
+        let mut conn = pool.get()?;
+        if !needs_probe(&mut conn) {
+            return Ok(conn);
+        }
+        match conn.ping() {
+            Ok(()) => {
+                if let Some(health) = health_of(&mut conn) {
+                    health.epoch = FAILURE_EPOCH.load(std::sync::atomic::Ordering::Relaxed);
+                }
+                return Ok(conn);
+            }
+            Err(error) if is_connection_lost(&error) => {
+                // Marked broken by `ConnectionHealth`: the pool drops it.
+                continue;
+            }
+            Err(error) => return Err(DbError::from(error)),
+        }
+    }
+    Err(DbError::Unavailable("every database connection failed".into()))
 }
 
 /// The migrations written in the connection's dialect.
@@ -229,15 +544,39 @@ where
 }
 
 /// Errors of the glue between async handlers and the blocking database.
+///
+/// [`DbError::is_unavailable`] tells an outage (answer `503` with
+/// `Retry-After`, the client may retry) from a real internal error (`500`).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// No connection within the pool's checkout timeout: the database is
+    /// down, hanging, or every connection is busy.
     #[error("no database connection available: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// The database is unreachable for another reason.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("the blocking thread pool is gone")]
     Canceled,
 }
+
+impl DbError {
+    /// True for an outage rather than a bug: the request may succeed
+    /// when retried shortly.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Pool(_) | Self::Unavailable(_) => true,
+            Self::Query(error) => is_temporarily_unavailable(error),
+            Self::Canceled => false,
+        }
+    }
+}
+
+/// Seconds a client is told to wait (`Retry-After`) while the database is
+/// unavailable.
+pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Runs blocking database work on actix's blocking pool, never on an async
 /// worker. The closure gets a pooled connection; the caller picks the
@@ -250,7 +589,7 @@ where
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
+        let mut conn = checkout(&pool)?;
         f(&mut conn)
     })
     .await

@@ -50,6 +50,23 @@ pub fn update(conn: &mut DbConn, row: &ThrottleRow) -> QueryResult<usize> {
     diesel::update(login_throttle::table.find(&row.throttle_key)).set(row).execute(conn)
 }
 
+/// Deletes counters that can no longer matter: not blocked any more and
+/// with a window that started before `stale_before`.
+pub fn purge_stale(conn: &mut DbConn, now: NaiveDateTime, stale_before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(
+        login_throttle::table
+            .filter(login_throttle::window_started_at.lt(stale_before))
+            .filter(login_throttle::blocked_until.is_null().or(login_throttle::blocked_until.le(now))),
+    )
+    .execute(conn)
+}
+
+/// Purges counters idle for a day: longer than any window or block the
+/// settings allow in practice.
+pub fn purge_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    purge_stale(conn, now, now - chrono::Duration::days(1))
+}
+
 pub fn delete(conn: &mut DbConn, key: &str) -> QueryResult<usize> {
     diesel::delete(login_throttle::table.find(key)).execute(conn)
 }

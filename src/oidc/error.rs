@@ -4,7 +4,7 @@
 //! §3), and redirect parameters at the authorization endpoint (§4.1.2.1).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
+use actix_web::http::header::{CACHE_CONTROL, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 
 /// The registered error codes wxfed uses.
@@ -71,11 +71,22 @@ pub struct OAuthError {
     pub extra: Vec<(&'static str, String)>,
     /// Logged, never sent.
     internal_cause: Option<String>,
+    /// A status other than the one the code implies (`429` for a rate limit).
+    status: Option<StatusCode>,
+    /// Seconds for a `Retry-After` header (RFC 9110 §10.2.3).
+    retry_after_secs: Option<u64>,
 }
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        Self { code, description: Some(description.into()), extra: Vec::new(), internal_cause: None }
+        Self {
+            code,
+            description: Some(description.into()),
+            extra: Vec::new(),
+            internal_cause: None,
+            status: None,
+            retry_after_secs: None,
+        }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -101,6 +112,36 @@ impl OAuthError {
             description: Some("the server could not complete the request".into()),
             extra: Vec::new(),
             internal_cause: Some(cause.to_string()),
+            status: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// The database (or another dependency) is briefly unavailable:
+    /// `temporarily_unavailable` (RFC 6749 §4.1.2.1, used in the JSON form of
+    /// §5.2 too), `503` and `Retry-After`. The cause goes to the log at WARN.
+    pub fn temporarily_unavailable(cause: impl std::fmt::Display) -> Self {
+        Self {
+            code: ErrorCode::TemporarilyUnavailable,
+            description: Some("the service is briefly unavailable; retry shortly".into()),
+            extra: Vec::new(),
+            internal_cause: Some(cause.to_string()),
+            status: Some(StatusCode::SERVICE_UNAVAILABLE),
+            retry_after_secs: Some(crate::db::RETRY_AFTER_SECS),
+        }
+    }
+
+    /// Too many requests of this client or network: `429` (RFC 6585 §4)
+    /// with `Retry-After`, and `temporarily_unavailable` as the RFC 6749
+    /// code (the registry has no rate-limit code outside RFC 8628).
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self {
+            code: ErrorCode::TemporarilyUnavailable,
+            description: Some("too many requests; retry later".into()),
+            extra: Vec::new(),
+            internal_cause: None,
+            status: Some(StatusCode::TOO_MANY_REQUESTS),
+            retry_after_secs: Some(retry_after_secs.max(1)),
         }
     }
 
@@ -136,28 +177,43 @@ impl OAuthError {
         if let Some(description) = &self.description {
             challenge.push_str(&format!(", error_description=\"{}\"", description.replace(['"', '\\'], "'")));
         }
-        let status = match self.code {
+        let status = self.status.unwrap_or(match self.code {
             ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
-        };
+        });
         self.log();
-        HttpResponse::build(status)
-            .insert_header((WWW_AUTHENTICATE, challenge))
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .json(self.body())
+        let mut response = HttpResponse::build(status);
+        response.insert_header((WWW_AUTHENTICATE, challenge)).insert_header((CACHE_CONTROL, "no-store"));
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((RETRY_AFTER, secs));
+        }
+        response.json(self.body())
     }
 
     fn log(&self) {
         if let Some(cause) = &self.internal_cause {
-            tracing::error!(cause = %cause, "protocol endpoint failed");
+            if self.code == ErrorCode::ServerError {
+                tracing::error!(cause = %cause, "protocol endpoint failed");
+            } else {
+                tracing::warn!(cause = %cause, "protocol endpoint unavailable");
+            }
         }
+    }
+
+    /// Seconds of the `Retry-After` this error carries, if any.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
     }
 }
 
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
+        if let Some(status) = self.status {
+            return status;
+        }
         match self.code {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -174,18 +230,32 @@ impl ResponseError for OAuthError {
             // RFC 6749 §5.2: a 401 for client authentication names the scheme.
             response.insert_header((WWW_AUTHENTICATE, "Basic realm=\"wxfed\""));
         }
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((RETRY_AFTER, secs));
+        }
         response.json(self.body())
     }
 }
 
 impl From<crate::db::DbError> for OAuthError {
     fn from(e: crate::db::DbError) -> Self {
-        Self::server_error(e)
+        if e.is_unavailable() { Self::temporarily_unavailable(e) } else { Self::server_error(e) }
+    }
+}
+
+impl From<crate::accounts::throttle::WechatBudgetError> for OAuthError {
+    fn from(e: crate::accounts::throttle::WechatBudgetError) -> Self {
+        match e {
+            crate::accounts::throttle::WechatBudgetError::Exhausted { retry_after_secs } => {
+                Self::rate_limited(retry_after_secs)
+            }
+            crate::accounts::throttle::WechatBudgetError::Db(cause) => cause.into(),
+        }
     }
 }
 
 impl From<diesel::result::Error> for OAuthError {
     fn from(e: diesel::result::Error) -> Self {
-        Self::server_error(e)
+        if crate::db::is_temporarily_unavailable(&e) { Self::temporarily_unavailable(e) } else { Self::server_error(e) }
     }
 }

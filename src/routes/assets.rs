@@ -4,8 +4,13 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
 
-const FILES: &[(&str, &str, &str)] =
-    &[("wxfed.css", "text/css; charset=utf-8", include_str!("../../static/wxfed.css"))];
+/// Every file under `static/` that a page references (templates link
+/// `/static/<name>`; a file missing here is a 404 and, for
+/// `form_post.js`, a form that never submits).
+const FILES: &[(&str, &str, &str)] = &[
+    ("wxfed.css", "text/css; charset=utf-8", include_str!("../../static/wxfed.css")),
+    ("form_post.js", "text/javascript; charset=utf-8", include_str!("../../static/form_post.js")),
+];
 
 pub async fn file(name: web::Path<String>) -> HttpResponse {
     match FILES.iter().find(|(n, _, _)| *n == name.as_str()) {

@@ -185,6 +185,9 @@ async fn wechat_code(
         // sees the code (redeeming it burns it and records the person).
         codes::check_routed(state, &own_app, &routed).await.map_err(from_flow)?;
     }
+    // Issue 10 item 7: only calls that would reach WeChat count against
+    // the per-client and per-network budget.
+    crate::accounts::throttle::spend_wechat_call(state, &client.client_id, &meta.ip).await?;
     let exchanged = codes::exchange(state, meta, &routed, surface).await.map_err(from_flow)?;
     let mut identity = exchanged.identity;
     if let Some(phone_code) = params.get("phone_code") {

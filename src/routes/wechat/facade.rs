@@ -80,6 +80,10 @@ pub async fn jscode2session(req: HttpRequest, state: web::Data<AppState>, meta: 
     if !constant_time_eq(secret.as_bytes(), credentials.secret.expose().as_bytes()) {
         return answer(&error(40125, "invalid appsecret"));
     }
+    if let Err(refusal) = crate::accounts::throttle::spend_wechat_call(&state, &format!("app:{appid}"), &meta.ip).await
+    {
+        return budget_refusal(&refusal);
+    }
     let routed = codes::route(&code, &appid, CodeKind::JsCode);
     let (origin, body) = if routed.routed {
         ("routed", routed_answer(&state, &meta, &app, &routed).await)
@@ -197,6 +201,30 @@ fn wechat_error(error_value: &WechatError) -> Value {
         Some(code) => error(code, "wechat error"),
         None => error(-1, "system error"),
     }
+}
+
+/// wxfed's own call budget is spent (or the database is down): WeChat's
+/// shape for it, errcode 45011 ("api minute-quota reach limit"), which
+/// mini-program backends already handle, with `429` + `Retry-After`
+/// (RFC 6585 §4) for HTTP-aware callers; `-1` "system busy" and `503`
+/// while the database is unavailable.
+fn budget_refusal(refusal: &crate::accounts::throttle::WechatBudgetError) -> HttpResponse {
+    use crate::accounts::throttle::WechatBudgetError;
+    let (status, retry_after, body) = match refusal {
+        WechatBudgetError::Exhausted { retry_after_secs } => (
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            *retry_after_secs,
+            error(45011, "api minute-quota reach limit mustslower retry next minute"),
+        ),
+        WechatBudgetError::Db(cause) => {
+            tracing::warn!(error = %cause, "facade: cannot count the WeChat call budget");
+            (actix_web::http::StatusCode::SERVICE_UNAVAILABLE, db::RETRY_AFTER_SECS, error(-1, "system busy"))
+        }
+    };
+    let mut response = answer(&body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, retry_after.into());
+    response
 }
 
 /// A real wx.login code: WeChat's answer, unchanged. On success wxfed
