@@ -171,7 +171,8 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .route(paths::USERINFO, web::get().to(oidc::userinfo::userinfo_get))
         .route(paths::USERINFO, web::post().to(oidc::userinfo::userinfo_post))
         .route(paths::END_SESSION, web::get().to(oidc::end_session::end_session_get))
-        .route(paths::END_SESSION, web::post().to(oidc::end_session::end_session_post));
+        .route(paths::END_SESSION, web::post().to(oidc::end_session::end_session_post))
+        .configure(crate::admin::routes);
 }
 
 async fn not_found() -> actix_web::HttpResponse {

@@ -59,6 +59,13 @@ pub enum Action {
     HostCodeIssued,
     HostCodeRedeemed,
     FacadeCall,
+    AdminAccessDenied,
+    AdminReauthenticated,
+    AdminIdentifiersRevealed,
+    UserProfileUpdated,
+    UserSessionsRevoked,
+    UserGrantRevoked,
+    UserConsentWithdrawn,
 }
 
 impl Action {
@@ -99,6 +106,13 @@ impl Action {
             Self::HostCodeIssued => "finclip.host_code_issued",
             Self::HostCodeRedeemed => "finclip.host_code_redeemed",
             Self::FacadeCall => "finclip.jscode2session",
+            Self::AdminAccessDenied => "admin.access_denied",
+            Self::AdminReauthenticated => "admin.reauthenticated",
+            Self::AdminIdentifiersRevealed => "admin.identifiers_revealed",
+            Self::UserProfileUpdated => "user.profile_updated",
+            Self::UserSessionsRevoked => "user.sessions_revoked",
+            Self::UserGrantRevoked => "user.grant_revoked",
+            Self::UserConsentWithdrawn => "user.consent_withdrawn",
         }
     }
 
@@ -138,7 +152,14 @@ impl Action {
             | Self::WechatAppRemoved
             | Self::WechatAppSecretRotated
             | Self::WechatIdentityLinked
-            | Self::WechatIdentityUnlinked => Category::Admin,
+            | Self::WechatIdentityUnlinked
+            | Self::AdminAccessDenied
+            | Self::AdminReauthenticated
+            | Self::AdminIdentifiersRevealed
+            | Self::UserProfileUpdated
+            | Self::UserSessionsRevoked
+            | Self::UserGrantRevoked
+            | Self::UserConsentWithdrawn => Category::Admin,
         }
     }
 }

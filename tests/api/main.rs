@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod admin;
 mod audit_chain;
 mod cli;
 mod health;
