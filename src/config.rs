@@ -72,6 +72,12 @@ struct RawSettings {
     wechat_timeout_ms: u64,
     /// Comma-separated; requests from these peers may set X-Forwarded-For.
     trusted_proxies: String,
+    /// The language of pages when neither the language cookie nor
+    /// Accept-Language names a supported one: `zh-CN` or `en`.
+    default_locale: String,
+    /// How recent an admin's last login must be for a sensitive console
+    /// action before the password is asked for again.
+    admin_reauth_secs: u64,
 }
 
 impl Default for RawSettings {
@@ -105,6 +111,8 @@ impl Default for RawSettings {
             wechat_unlinked: UnlinkedPolicy::Deny,
             wechat_timeout_ms: 5000,
             trusted_proxies: String::new(),
+            default_locale: "zh-CN".into(),
+            admin_reauth_secs: 5 * 60,
         }
     }
 }
@@ -169,6 +177,10 @@ pub struct Settings {
     /// reaches every instance within this long).
     pub key_reload_secs: u64,
     pub wechat: WechatSettings,
+    pub default_locale: crate::i18n::Locale,
+    /// A sensitive console action asks for the password again when the
+    /// admin's last login is older than this.
+    pub admin_reauth_secs: u64,
 }
 
 /// How long what the provider issues stays valid, in seconds.
@@ -299,6 +311,9 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let default_locale = crate::i18n::Locale::parse(&raw.default_locale).ok_or_else(|| {
+            invalid("default_locale (WXFED_DEFAULT_LOCALE)", format!("`{}` is not zh-CN or en", raw.default_locale))
+        })?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             bind,
@@ -318,6 +333,8 @@ impl Settings {
             password_hash_concurrency: raw.password_hash_concurrency.filter(|n| *n > 0).unwrap_or(cores),
             trusted_proxies,
             key_reload_secs: raw.key_reload_secs.clamp(1, 60),
+            default_locale,
+            admin_reauth_secs: raw.admin_reauth_secs.max(1),
             wechat: WechatSettings {
                 api_base: validate_base("wechat_api_base (WXFED_WECHAT_API_BASE)", &raw.wechat_api_base)?,
                 open_base: validate_base("wechat_open_base (WXFED_WECHAT_OPEN_BASE)", &raw.wechat_open_base)?,

@@ -9,6 +9,7 @@ use askama::Template;
 use crate::accounts::password::HashError;
 use crate::db::DbError;
 use crate::http::render;
+use crate::i18n::filters;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -37,7 +38,9 @@ impl From<HashError> for AppError {
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
+    /// A message id, or text already in the reader's language.
     pub title: &'a str,
+    /// A message id, or readable text (e.g. an OAuth error_description).
     pub message: &'a str,
 }
 
@@ -53,12 +56,12 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let (title, message) = match self {
-            Self::BadRequest(m) => ("Bad request", m.as_str()),
-            Self::Forbidden(m) => ("Forbidden", m.as_str()),
-            Self::NotFound => ("Not found", "There is no page at this address."),
+            Self::BadRequest(m) => ("error-bad-request-title", m.as_str()),
+            Self::Forbidden(m) => ("error-forbidden-title", m.as_str()),
+            Self::NotFound => ("error-not-found-title", "error-not-found"),
             Self::Internal(cause) => {
                 tracing::error!(cause = %cause, "internal error");
-                ("Something went wrong", "The server could not complete this request. Please try again later.")
+                ("error-internal-title", "error-internal")
             }
         };
         render::page(self.status_code(), &ErrorPage { title, message })

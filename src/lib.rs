@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod i18n;
 pub mod oidc;
 pub mod routes;
 pub mod secrets;

@@ -12,12 +12,12 @@ use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
 use crate::db::{self, DatabaseTarget, DbConn, DbPool};
 use crate::error::AppError;
-use crate::oidc::discovery::paths;
+use crate::http::paths;
 use crate::oidc::keys::KeyStore;
 use crate::secrets::Secrets;
 use crate::state::AppState;
 use crate::wechat::client::WechatClient;
-use crate::{http, oidc, routes, wechat};
+use crate::{http, oidc, routes};
 
 /// Why wxfed could not start; each says what to fix in one line.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +111,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(form_config())
                 .app_data(query_config())
+                .wrap(from_fn(crate::i18n::middleware))
                 .wrap(from_fn(http::middleware::request_context))
                 .configure(routes_table)
                 .default_service(web::to(not_found))
@@ -142,36 +143,46 @@ impl Application {
     }
 }
 
-/// The one route table.
+/// The one route table: every URL wxfed serves and its handler, so a
+/// reader finds any handler in one hop. Paths are in `http::paths`.
 fn routes_table(cfg: &mut web::ServiceConfig) {
-    cfg.service(routes::health::healthz)
-        .service(routes::health::readyz)
-        .service(routes::assets::file)
-        .service(routes::home::home)
-        .service(routes::login::show)
-        .service(routes::login::submit)
-        .service(routes::logout::confirm)
-        .service(routes::logout::submit)
-        .service(oidc::discovery::openid_configuration)
-        .service(oidc::discovery::jwks)
-        .service(oidc::authorize::authorize_get)
-        .service(oidc::authorize::authorize_post)
-        .service(oidc::consent::decide)
-        .service(oidc::consent::list)
-        .service(oidc::consent::withdraw)
-        .service(oidc::token::token)
-        .service(oidc::revoke::revoke)
-        .service(oidc::introspect::introspect)
-        .service(oidc::end_session::confirm)
-        .service(wechat::browser_login::start)
-        .service(wechat::browser_login::callback)
-        .service(wechat::browser_login::bind)
-        .service(wechat::host_codes::issue)
-        .service(wechat::facade::jscode2session)
+    use routes::wechat::{browser_login, facade, host_codes};
+    cfg
+        // Health and static files.
+        .route(paths::HEALTHZ, web::get().to(routes::health::healthz))
+        .route(paths::READYZ, web::get().to(routes::health::readyz))
+        .route(paths::STATIC_FILE, web::get().to(routes::assets::file))
+        // Browser pages.
+        .route(paths::HOME, web::get().to(routes::home::home))
+        .route(paths::LANG, web::get().to(routes::lang::switch))
+        .route(paths::LOGIN, web::get().to(routes::login::show))
+        .route(paths::LOGIN, web::post().to(routes::login::submit))
+        .route(paths::LOGOUT, web::get().to(routes::logout::confirm))
+        .route(paths::LOGOUT, web::post().to(routes::logout::submit))
+        .route(paths::CONSENTS, web::get().to(oidc::consent::list))
+        .route(paths::CONSENTS_WITHDRAW, web::post().to(oidc::consent::withdraw))
+        // OpenID Provider.
+        .route(paths::DISCOVERY, web::get().to(oidc::discovery::openid_configuration))
+        .route(paths::JWKS, web::get().to(oidc::discovery::jwks))
+        .route(paths::AUTHORIZE, web::get().to(oidc::authorize::authorize_get))
+        .route(paths::AUTHORIZE, web::post().to(oidc::authorize::authorize_post))
+        .route(paths::AUTHORIZE_CONSENT, web::post().to(oidc::consent::decide))
+        .route(paths::TOKEN, web::post().to(oidc::token::token))
         .route(paths::USERINFO, web::get().to(oidc::userinfo::userinfo_get))
         .route(paths::USERINFO, web::post().to(oidc::userinfo::userinfo_post))
+        .route(paths::REVOKE, web::post().to(oidc::revoke::revoke))
+        .route(paths::INTROSPECT, web::post().to(oidc::introspect::introspect))
         .route(paths::END_SESSION, web::get().to(oidc::end_session::end_session_get))
         .route(paths::END_SESSION, web::post().to(oidc::end_session::end_session_post))
+        .route(paths::END_SESSION_CONFIRM, web::post().to(oidc::end_session::confirm))
+        // WeChat surfaces.
+        .route(paths::WECHAT_LOGIN, web::get().to(browser_login::start))
+        .route(paths::WECHAT_LOGIN_CALLBACK, web::get().to(browser_login::callback))
+        .route(paths::WECHAT_LOGIN_BIND, web::post().to(browser_login::bind))
+        .route(paths::HOST_WX_LOGIN_CODE, web::post().to(host_codes::issue))
+        .route(paths::JSCODE2SESSION, web::get().to(facade::jscode2session))
+        .route(paths::JSCODE2SESSION, web::post().to(facade::jscode2session))
+        // The admin console: every /admin path is listed in admin::routes.
         .configure(crate::admin::routes);
 }
 
@@ -182,13 +193,15 @@ async fn not_found() -> actix_web::HttpResponse {
 /// Bad form bodies get a clear 400 page instead of actix's plain text.
 fn form_config() -> web::FormConfig {
     web::FormConfig::default().limit(64 * 1024).error_handler(|error, _req: &HttpRequest| {
-        AppError::BadRequest(format!("The form could not be read: {error}")).into()
+        tracing::debug!(%error, "unreadable form");
+        AppError::BadRequest("error-form-unreadable".to_owned()).into()
     })
 }
 
 fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error, _req: &HttpRequest| {
-        AppError::BadRequest(format!("The query string could not be read: {error}")).into()
+        tracing::debug!(%error, "unreadable query string");
+        AppError::BadRequest("error-query-unreadable".to_owned()).into()
     })
 }
 

@@ -1,6 +1,5 @@
 # The admin console (issue 8). Wording: docs/console.md.
 
-admin-lang = en
 admin-title = Admin console
 admin-nav-home = Home
 admin-nav-accounts = Accounts

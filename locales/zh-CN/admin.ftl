@@ -1,6 +1,5 @@
 # The admin console (issue 8). Wording: docs/console.md.
 
-admin-lang = zh-CN
 admin-title = 管理控制台
 admin-nav-home = 首页
 admin-nav-accounts = 账号

@@ -395,16 +395,14 @@ pub fn update_profile(
         let before = load_by_id(conn, id)?;
         let (email_verified, phone_verified) =
             (update.email_verified && email.is_some(), update.phone_verified && phone.is_some());
-        db::accounts::set_profile(
-            conn,
-            id,
-            name.as_deref(),
-            email.as_deref(),
+        let fields = db::accounts::ProfileFields {
+            display_name: name.as_deref(),
+            email: email.as_deref(),
             email_verified,
-            phone.as_deref(),
+            phone: phone.as_deref(),
             phone_verified,
-            db::now(),
-        )?;
+        };
+        db::accounts::set_profile(conn, id, fields, db::now())?;
         let after = load_by_id(conn, id)?;
         let view = |a: &Account| {
             serde_json::json!({

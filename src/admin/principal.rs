@@ -50,12 +50,9 @@ impl Admin {
 }
 
 /// The re-authentication window (setting `WXFED_ADMIN_REAUTH_SECS`).
-pub fn reauth_window_secs(_state: &AppState) -> u64 {
-    DEFAULT_REAUTH_SECS
+pub fn reauth_window_secs(state: &AppState) -> u64 {
+    state.settings.admin_reauth_secs
 }
-
-/// Issue 8 §1: sensitive actions need a login at most 5 minutes old.
-pub const DEFAULT_REAUTH_SECS: u64 = 300;
 
 fn is_recent(session: &Session, window_secs: u64, now: chrono::NaiveDateTime) -> bool {
     let window = chrono::Duration::seconds(i64::try_from(window_secs).unwrap_or(i64::MAX / 1000));

@@ -247,24 +247,25 @@ pub fn count_estimate(conn: &mut DbConn) -> QueryResult<(i64, bool)> {
     Ok((estimate.n.max(bounded.n), false))
 }
 
+/// The profile fields an admin edits.
+#[derive(Debug, Clone, Copy)]
+pub struct ProfileFields<'a> {
+    pub display_name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub email_verified: bool,
+    pub phone: Option<&'a str>,
+    pub phone_verified: bool,
+}
+
 /// Updates the profile fields an admin edits.
-pub fn set_profile(
-    conn: &mut DbConn,
-    id: &str,
-    display_name: Option<&str>,
-    email: Option<&str>,
-    email_verified: bool,
-    phone: Option<&str>,
-    phone_verified: bool,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+pub fn set_profile(conn: &mut DbConn, id: &str, fields: ProfileFields<'_>, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(accounts::table.find(id))
         .set((
-            accounts::display_name.eq(display_name),
-            accounts::email.eq(email),
-            accounts::email_verified.eq(email_verified),
-            accounts::phone.eq(phone),
-            accounts::phone_verified.eq(phone_verified),
+            accounts::display_name.eq(fields.display_name),
+            accounts::email.eq(fields.email),
+            accounts::email_verified.eq(fields.email_verified),
+            accounts::phone.eq(fields.phone),
+            accounts::phone_verified.eq(fields.phone_verified),
             accounts::updated_at.eq(now),
         ))
         .execute(conn)

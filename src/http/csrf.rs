@@ -48,7 +48,8 @@ pub fn form_page(
 }
 
 /// What a person sees when a form fails the CSRF check.
-pub const EXPIRED_FORM: &str = "This form has expired or was not sent from this site. Please try again.";
+/// The message id shown when a form fails the CSRF check.
+pub const EXPIRED_FORM: &str = "error-form-expired";
 
 /// `Ok` when the form's token matches the browser's CSRF cookie; the
 /// 403 error to return otherwise.

@@ -1,9 +1,12 @@
 //! actix glue: request context, cookies, CSRF, the current session,
-//! rendering. Knows HTTP; decides nothing about identity.
+//! extractors, the path list, rendering. Knows HTTP; decides nothing
+//! about identity.
 
 pub mod cookies;
 pub mod csrf;
+pub mod extract;
 pub mod middleware;
+pub mod paths;
 pub mod render;
 pub mod session;
 

@@ -3,7 +3,7 @@
 //! it back at `/consents`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -13,20 +13,23 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::accounts::Account;
 use crate::audit::{self, Action, AuditEvent};
-use crate::db::{self, DbError, consents::ConsentRow};
+use crate::db::{self, DbError};
 use crate::error::AppError;
-use crate::http::{RequestMeta, csrf, render, session};
+use crate::http::extract::{CsrfForm, CurrentSession, OptionalSession, login_url};
+use crate::http::{RequestMeta, csrf, paths, render};
+use crate::i18n::filters;
 use crate::state::AppState;
 
 /// What a scope means, in words a person understands.
+/// The message id that tells a person what a scope lets the client do.
 fn describe_scope(scope: &str) -> Option<&'static str> {
     match scope {
-        "openid" => Some("Know who you are (your account id)"),
-        "profile" => Some("See your name and username"),
-        "email" => Some("See your email address"),
-        "phone" => Some("See your phone number"),
-        "offline_access" => Some("Keep access while you are away"),
-        "wechat" => Some("Know your WeChat identity (UnionID, OpenID)"),
+        "openid" => Some("consent-scope-openid"),
+        "profile" => Some("consent-scope-profile"),
+        "email" => Some("consent-scope-email"),
+        "phone" => Some("consent-scope-phone"),
+        "offline_access" => Some("consent-scope-offline_access"),
+        "wechat" => Some("consent-scope-wechat"),
         _ => None,
     }
 }
@@ -60,22 +63,17 @@ pub fn page(
 
 #[derive(Deserialize)]
 pub struct DecisionForm {
-    csrf_token: Option<String>,
     request: String,
     decision: String,
 }
 
 /// The person's answer on the consent page.
-#[post("/authorize/consent")]
 pub async fn decide(
-    req: HttpRequest,
     state: web::Data<AppState>,
     meta: RequestMeta,
-    form: web::Form<DecisionForm>,
+    form: CsrfForm<DecisionForm>,
+    current: OptionalSession,
 ) -> HttpResponse {
-    if let Err(error) = csrf::require(&req, &state, form.csrf_token.as_deref()) {
-        return actix_web::ResponseError::error_response(&error);
-    }
     let params = match Params::parse(&form.request) {
         Ok(params) => params,
         Err(error) => return respond_rejection(Rejection::Page(error.description.unwrap_or_default())),
@@ -85,54 +83,13 @@ pub async fn decide(
         Ok(request) => request,
         Err(rejection) => return respond_rejection(rejection),
     };
-    let current = match session::current(&req, &state).await {
-        Ok(current) => current,
-        Err(error) => return respond_rejection(Rejection::Internal(error.to_string())),
-    };
-    let Some((session, account)) = current else {
+    let Some(CurrentSession { session, account }) = current.0 else {
         let error = OAuthError::new(ErrorCode::LoginRequired, "the session ended before consent was given");
         return respond_rejection(Rejection::redirect(request.reply, error));
     };
     let allowed = form.decision == "allow";
-    let (secrets, client_id, account_id) =
-        (state.secrets.clone(), request.client.client_id.clone(), account.id.as_str().to_owned());
-    let scope = request.scopes.join(" ");
-    let event_meta = meta.clone();
-    let recorded = db::run(&state.db, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let event = if allowed {
-                // Widen, never narrow, what was agreed before.
-                let mut scopes: Vec<String> = db::consents::find(conn, &account_id, &client_id)?
-                    .map(|c| c.scope.split(' ').map(str::to_owned).collect())
-                    .unwrap_or_default();
-                for s in scope.split(' ').filter(|s| !s.is_empty()) {
-                    if !scopes.iter().any(|x| x == s) {
-                        scopes.push(s.to_owned());
-                    }
-                }
-                let row = ConsentRow {
-                    account_id: account_id.clone(),
-                    client_id: client_id.clone(),
-                    scope: scopes.join(" "),
-                    granted_at: db::now(),
-                };
-                db::consents::save(conn, &row)?;
-                AuditEvent::success(Action::ConsentGiven).with_detail("scope", scope.clone())
-            } else {
-                AuditEvent::failure(Action::ConsentGiven, "denied").with_detail("scope", scope.clone())
-            };
-            let event = event
-                .with_actor(format!("account:{account_id}"))
-                .with_account(account_id.clone())
-                .with_client(client_id.clone())
-                .with_request(&event_meta);
-            audit::append(conn, &secrets, &event)?;
-            Ok::<_, DbError>(())
-        })
-    })
-    .await;
-    if let Err(error) = recorded {
-        return respond_rejection(Rejection::Internal(error.to_string()));
+    if let Err(error) = authorize::record_decision(&state, &meta, &request, &account, allowed).await {
+        return respond_rejection(error.into());
     }
     if !allowed {
         let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined");
@@ -149,11 +106,11 @@ struct ConsentsPage {
 }
 
 /// The clients a person has consented to, with a way to withdraw.
-#[get("/consents")]
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let Some((_, account)) = session::current(&req, &state).await? else {
-        return Ok(HttpResponse::SeeOther().insert_header(("Location", "/login?return_to=/consents")).finish());
-    };
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    CurrentSession { account, .. }: CurrentSession,
+) -> Result<HttpResponse, AppError> {
     let account_id = account.id.as_str().to_owned();
     let entries = db::run(&state.db, move |conn| -> Result<_, DbError> {
         let mut entries = Vec::new();
@@ -170,22 +127,19 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 
 #[derive(Deserialize)]
 pub struct WithdrawForm {
-    csrf_token: Option<String>,
     client_id: String,
 }
 
 /// Withdraws consent: the client must ask again, and every grant it holds
 /// for this person (with its tokens) is revoked.
-#[post("/consents/withdraw")]
 pub async fn withdraw(
-    req: HttpRequest,
     state: web::Data<AppState>,
     meta: RequestMeta,
-    form: web::Form<WithdrawForm>,
+    form: CsrfForm<WithdrawForm>,
+    current: OptionalSession,
 ) -> Result<HttpResponse, AppError> {
-    csrf::require(&req, &state, form.csrf_token.as_deref())?;
-    let Some((_, account)) = session::current(&req, &state).await? else {
-        return Ok(HttpResponse::SeeOther().insert_header(("Location", "/login?return_to=/consents")).finish());
+    let Some(CurrentSession { account, .. }) = current.0 else {
+        return Ok(HttpResponse::SeeOther().insert_header(("Location", login_url(paths::CONSENTS))).finish());
     };
     let (secrets, account_id, client_id) =
         (state.secrets.clone(), account.id.as_str().to_owned(), form.client_id.clone());
@@ -205,5 +159,5 @@ pub async fn withdraw(
         })
     })
     .await?;
-    Ok(HttpResponse::SeeOther().insert_header(("Location", "/consents")).finish())
+    Ok(HttpResponse::SeeOther().insert_header(("Location", paths::CONSENTS)).finish())
 }

@@ -2,7 +2,7 @@
 //! and the JWKS. Only what wxfed really supports is advertised.
 
 use actix_web::http::header::CACHE_CONTROL;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
@@ -18,16 +18,8 @@ use super::clients::KNOWN_SCOPES;
 use super::signing::SigningAlgorithm;
 use crate::state::AppState;
 
-/// Endpoint paths, relative to the issuer.
-pub mod paths {
-    pub const AUTHORIZE: &str = "/authorize";
-    pub const TOKEN: &str = "/token";
-    pub const USERINFO: &str = "/userinfo";
-    pub const JWKS: &str = "/jwks.json";
-    pub const REVOKE: &str = "/revoke";
-    pub const INTROSPECT: &str = "/introspect";
-    pub const END_SESSION: &str = "/end-session";
-}
+/// Endpoint paths, relative to the issuer (one list for every surface).
+pub use crate::http::paths;
 
 /// Metadata openidconnect has no field for.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -141,7 +133,6 @@ pub fn document(issuer: &str) -> Result<serde_json::Value, String> {
     serde_json::to_value(&metadata).map_err(|e| e.to_string())
 }
 
-#[get("/.well-known/openid-configuration")]
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     match document(&state.settings.issuer) {
         Ok(doc) => HttpResponse::Ok().insert_header((CACHE_CONTROL, "public, max-age=300")).json(doc),
@@ -152,7 +143,6 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-#[get("/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     let keys = state.keys.current();
     // Short cache: a rotated-in key must reach relying parties quickly.

@@ -5,7 +5,7 @@
 //! the client, byte for byte; anything else shows the logged-out page.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -17,7 +17,9 @@ use crate::accounts::sessions::{self, Session};
 use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbError};
 use crate::error::AppError;
+use crate::http::extract::CsrfForm;
 use crate::http::{RequestMeta, cookies, csrf, render, session};
+use crate::i18n::filters;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -50,7 +52,7 @@ async fn check(state: &AppState, params: &Params) -> Result<Checked, AppError> {
         None => None,
         Some(token) => Some(
             verify_id_token_hint(&state.keys.current(), &state.settings.issuer, token)
-                .ok_or_else(|| AppError::BadRequest("The id_token_hint is not an ID token issued here.".into()))?,
+                .ok_or_else(|| AppError::BadRequest("end-session-hint-foreign".into()))?,
         ),
     };
     let hinted_client = hint.as_ref().and_then(IdTokenHint::client_id);
@@ -75,10 +77,7 @@ async fn check(state: &AppState, params: &Params) -> Result<Checked, AppError> {
                 Some(Return { uri: uri.to_owned(), state: params.get("state").map(str::to_owned) })
             }
             _ => {
-                return Err(AppError::BadRequest(
-                    "The post_logout_redirect_uri is not registered for this application, so wxfed will not send you there."
-                        .into(),
-                ));
+                return Err(AppError::BadRequest("end-session-redirect-unregistered".into()));
             }
         },
     };
@@ -182,19 +181,16 @@ async fn end(state: &AppState, meta: &RequestMeta, session: &Session, client_id:
 
 #[derive(Deserialize)]
 pub struct ConfirmForm {
-    csrf_token: Option<String>,
     request: String,
 }
 
 /// The person confirmed on the "log out?" page.
-#[post("/end-session/confirm")]
 pub async fn confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
     meta: RequestMeta,
-    form: web::Form<ConfirmForm>,
+    form: CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::require(&req, &state, form.csrf_token.as_deref())?;
     let params = Params::parse(&form.request).map_err(|e| AppError::BadRequest(e.description.unwrap_or_default()))?;
     end_session(&req, &state, &meta, params, true).await
 }

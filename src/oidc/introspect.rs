@@ -4,25 +4,24 @@
 //! another client's — is `{"active": false}` and nothing more (§2.2).
 
 use actix_web::http::header::CACHE_CONTROL;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::client_auth;
 use super::error::OAuthError;
-use super::token::form_params;
-use super::userinfo::live_access_token;
+use super::params::Params;
+use super::tokens::live_access_token;
 use crate::accounts::{AccountId, manage};
 use crate::db::{self, DbError};
 use crate::secrets::sha256_hex;
 use crate::state::AppState;
 
-#[post("/introspect")]
 pub async fn introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = form_params(&req, &body)?;
+    let params = Params::from_form_body(&req, &body)?;
     let (client, _) = client_auth::authenticate(&req, &state, &params).await?;
     if client.public {
         return Err(OAuthError::invalid_client("only confidential clients may introspect tokens"));

@@ -6,6 +6,9 @@
 
 use std::collections::HashMap;
 
+use actix_web::HttpRequest;
+use actix_web::http::header::CONTENT_TYPE;
+
 use super::error::OAuthError;
 
 const MAX_PARAMS: usize = 64;
@@ -19,6 +22,18 @@ impl Params {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(encoded)
             .map_err(|_| OAuthError::invalid_request("the parameters are not valid form encoding"))?;
         Self::from_pairs(pairs)
+    }
+
+    /// Reads an `application/x-www-form-urlencoded` body (RFC 6749 §3.2,
+    /// RFC 7009 §2.1 and RFC 7662 §2.1 require that encoding).
+    pub fn from_form_body(req: &HttpRequest, body: &[u8]) -> Result<Self, OAuthError> {
+        let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        }
+        let text = std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
+        Self::parse(text)
     }
 
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {

@@ -4,11 +4,11 @@
 //! Unknown or foreign tokens get the same 200 as real ones (§2.2).
 
 use actix_web::http::header::CACHE_CONTROL;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError};
-use super::token::form_params;
+use super::params::Params;
 use super::tokens::verify_access_token;
 use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbError};
@@ -16,14 +16,13 @@ use crate::http::RequestMeta;
 use crate::secrets::sha256_hex;
 use crate::state::AppState;
 
-#[post("/revoke")]
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
     meta: RequestMeta,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = form_params(&req, &body)?;
+    let params = Params::from_form_body(&req, &body)?;
     let (client, _) = client_auth::authenticate(&req, &state, &params).await?;
     let token = params.required("token")?.to_owned();
     let hint = params.get("token_type_hint").map(str::to_owned);

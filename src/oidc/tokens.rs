@@ -14,6 +14,8 @@ use super::error::OAuthError;
 use super::keys::KeySet;
 use super::signing::{SigningAlgorithm, verify_jws};
 use crate::accounts::Account;
+use crate::db::{self, DbError};
+use crate::state::AppState;
 use crate::wechat::claims::WechatClaims;
 
 /// RFC 9068 §2.1: the media type of JWT access tokens.
@@ -102,6 +104,21 @@ pub fn verify_access_token(keys: &KeySet, issuer: &str, token: &str) -> Result<A
     let claims: AccessTokenClaims = serde_json::from_slice(&payload).map_err(|_| invalid())?;
     if claims.iss != issuer || claims.exp <= Utc::now().timestamp() {
         return Err(invalid());
+    }
+    Ok(claims)
+}
+
+/// Checks a presented access token fully: signature, expiry, and that
+/// neither it nor its grant was revoked (RFC 7009 §2, RFC 9068 §4).
+pub async fn live_access_token(state: &AppState, token: &str) -> Result<AccessTokenClaims, OAuthError> {
+    let claims = verify_access_token(&state.keys.current(), &state.settings.issuer, token)?;
+    let (jti, grant) = (claims.jti.clone(), claims.gid.clone());
+    let live = db::run(&state.db, move |conn| {
+        db::grants::access_token_is_live(conn, &jti, grant.as_deref()).map_err(DbError::from)
+    })
+    .await?;
+    if !live {
+        return Err(OAuthError::invalid_token("the access token was revoked"));
     }
     Ok(claims)
 }

@@ -2,12 +2,11 @@
 //! needs no CDN.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 
 const FILES: &[(&str, &str, &str)] =
     &[("wxfed.css", "text/css; charset=utf-8", include_str!("../../static/wxfed.css"))];
 
-#[get("/static/{name}")]
 pub async fn file(name: web::Path<String>) -> HttpResponse {
     match FILES.iter().find(|(n, _, _)| *n == name.as_str()) {
         Some((_, content_type, body)) => HttpResponse::Ok()

@@ -1,19 +1,17 @@
 //! Liveness and readiness for load balancers and orchestrators.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
 
 use crate::db::{self, DbError};
 use crate::state::AppState;
 
 /// The process is up.
-#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
 /// The database answers: this instance can serve requests.
-#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let result = db::run(&state.db, |conn| -> Result<(), DbError> {
         diesel::sql_query("SELECT 1").execute(conn)?;

@@ -1,7 +1,7 @@
 //! `/login`: the password form.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -10,6 +10,7 @@ use crate::accounts::login::{LoginError, login_with_password};
 use crate::config::SecretString;
 use crate::error::AppError;
 use crate::http::{RequestMeta, cookies, csrf, render};
+use crate::i18n::{self, filters};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -49,20 +50,18 @@ async fn form_page(
 ) -> HttpResponse {
     let (csrf_token, builder) = csrf::form_page(req, state, status);
     let username: String = username.chars().take(64).collect();
-    let wechat_url = crate::wechat::browser_login::available(state).await.then(|| {
+    let wechat_url = super::wechat::browser_login::available(state).await.then(|| {
         format!("/login/wechat?{}", serde_urlencoded::to_string([("return_to", &return_to)]).unwrap_or_default())
     });
     render::page_with(builder, &LoginPage { csrf_token, username, return_to, error, wechat_url })
 }
 
-#[get("/login")]
 pub async fn show(req: HttpRequest, state: web::Data<AppState>, query: web::Query<LoginQuery>) -> HttpResponse {
     let query = query.into_inner();
     let return_to = safe_return_path(query.return_to.as_deref());
     form_page(&req, &state, StatusCode::OK, query.login_hint.unwrap_or_default(), return_to, None).await
 }
 
-#[post("/login")]
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -72,11 +71,11 @@ pub async fn submit(
     let form = form.into_inner();
     let return_to = safe_return_path(form.return_to.as_deref());
     if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
-        let message = csrf::EXPIRED_FORM.to_owned();
+        let message = i18n::t(csrf::EXPIRED_FORM);
         return Ok(form_page(&req, &state, StatusCode::FORBIDDEN, form.username, return_to, Some(message)).await);
     }
     if form.username.len() > 256 || form.password.len() > 1024 {
-        let message = "Incorrect username or password.".to_owned();
+        let message = i18n::t("login-error-invalid");
         return Ok(form_page(&req, &state, StatusCode::UNAUTHORIZED, String::new(), return_to, Some(message)).await);
     }
     let previous = cookies::read(&req, cookies::SESSION, &state.settings);
@@ -86,13 +85,11 @@ pub async fn submit(
             let cookie = cookies::build(cookies::SESSION, success.cookie_value, &state.settings);
             return Ok(HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", return_to)).finish());
         }
-        Err(LoginError::InvalidCredentials) => (StatusCode::UNAUTHORIZED, "Incorrect username or password.".to_owned()),
-        Err(LoginError::Disabled) => {
-            (StatusCode::FORBIDDEN, "This account is disabled. Please contact your administrator.".to_owned())
-        }
+        Err(LoginError::InvalidCredentials) => (StatusCode::UNAUTHORIZED, i18n::t("login-error-invalid")),
+        Err(LoginError::Disabled) => (StatusCode::FORBIDDEN, i18n::t("login-error-disabled")),
         Err(LoginError::Throttled { retry_after_secs }) => {
             let minutes = (retry_after_secs + 59) / 60;
-            let message = format!("Too many failed attempts. Please try again in {minutes} minute(s).");
+            let message = i18n::t_args("login-error-throttled", &[("minutes", minutes.into())]);
             let mut response =
                 form_page(&req, &state, StatusCode::TOO_MANY_REQUESTS, form.username, return_to, Some(message)).await;
             if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&retry_after_secs.to_string()) {

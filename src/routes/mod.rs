@@ -3,8 +3,10 @@
 pub mod assets;
 pub mod health;
 pub mod home;
+pub mod lang;
 pub mod login;
 pub mod logout;
+pub mod wechat;
 
 /// Where to go after login: only a path on this server (a leading `/` not
 /// followed by `/` or `\`), so the form cannot be used as an open redirect.

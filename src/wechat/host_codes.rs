@@ -3,8 +3,6 @@
 //! it from its overridden `wx.login`. The mini-program's backend redeems it
 //! at wxfed's jscode2session facade as if it came from WeChat.
 
-use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, post, web};
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 
@@ -14,7 +12,7 @@ use crate::db::{self, DbConn, DbError, wechat::HostCodeRow};
 use crate::http::RequestMeta;
 use crate::oidc::clients;
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::oidc::userinfo::live_access_token;
+use crate::oidc::tokens::live_access_token;
 use crate::secrets::sha256_hex;
 use crate::state::AppState;
 
@@ -26,48 +24,16 @@ fn new_code() -> String {
     rand::rngs::OsRng.sample_iter(&Alphanumeric).take(32).map(char::from).collect()
 }
 
-fn appid_from(req: &HttpRequest, body: &[u8]) -> Option<String> {
-    let is_json = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
-    if is_json {
-        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-        return value.get("appid")?.as_str().map(str::to_owned);
-    }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
-    pairs.into_iter().find(|(k, _)| k == "appid").map(|(_, v)| v)
-}
-
-#[post("/api/host/wx-login-code")]
-pub async fn issue(req: HttpRequest, state: web::Data<AppState>, meta: RequestMeta, body: web::Bytes) -> HttpResponse {
-    match issue_code(&req, &state, &meta, &body).await {
-        Ok(code) => HttpResponse::Ok()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "code": code, "expires_in": TTL_SECS })),
-        Err(error) if matches!(error.code, ErrorCode::InvalidToken | ErrorCode::InsufficientScope) => {
-            error.bearer_response()
-        }
-        Err(error) => actix_web::ResponseError::error_response(&error),
-    }
-}
-
-async fn issue_code(
-    req: &HttpRequest,
+/// Mints a one-time code for the host app's user (the bearer of `token`)
+/// and the mini-program `appid`.
+pub async fn issue_code(
     state: &AppState,
     meta: &RequestMeta,
-    body: &[u8],
+    token: &str,
+    appid: Option<String>,
 ) -> Result<String, OAuthError> {
-    let token = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim().to_owned()))
-        .ok_or_else(|| OAuthError::invalid_token("the host app's access token is required (Authorization: Bearer)"))?;
-    let claims = live_access_token(state, &token).await?;
-    let appid =
-        appid_from(req, body).ok_or_else(|| OAuthError::invalid_request("the mini-program's `appid` is missing"))?;
+    let claims = live_access_token(state, token).await?;
+    let appid = appid.ok_or_else(|| OAuthError::invalid_request("the mini-program's `appid` is missing"))?;
     let (client_id, account_id) = (claims.client_id.clone(), claims.sub.clone());
     let (secrets, meta) = (state.secrets.clone(), meta.clone());
     let code = new_code();

@@ -4,13 +4,12 @@
 
 pub mod app_tokens;
 pub mod apps;
-pub mod browser_login;
 pub mod claims;
 pub mod client;
 pub mod codes;
-pub mod facade;
 pub mod host_codes;
 pub mod identities;
+pub mod linking;
 pub mod phone;
 pub mod pseudonyms;
 

@@ -20,7 +20,7 @@ async fn unknown_paths_get_a_404_page_with_security_headers() {
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
-    assert!(response.text().await.unwrap().contains("Not found"));
+    assert!(response.text().await.unwrap().contains("Page not found"));
 }
 
 #[actix_web::test]

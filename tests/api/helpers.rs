@@ -78,6 +78,9 @@ impl TestDb {
         settings.log_level = "warn".into();
         settings.workers = 1;
         settings.password_hash_concurrency = 2;
+        // Tests read English pages unless they ask for another language
+        // (the product default, zh-CN, is covered in tests/api/i18n.rs).
+        settings.default_locale = wxfed::i18n::Locale::En;
         // Nothing listens on port 9: WeChat tests point these at the simulator.
         settings.wechat.api_base = "http://127.0.0.1:9".into();
         settings.wechat.open_base = "http://127.0.0.1:9".into();

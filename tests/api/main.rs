@@ -11,6 +11,7 @@ mod admin;
 mod audit_chain;
 mod cli;
 mod health;
+mod i18n;
 mod login;
 mod migrations;
 mod oidc;

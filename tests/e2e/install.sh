@@ -9,7 +9,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for pkg in apache2 libapache2-mod-auth-openidc chromium curl; do
+# fonts-noto-cjk: Chinese pages in screenshots show characters, not boxes.
+for pkg in apache2 libapache2-mod-auth-openidc chromium curl fonts-noto-cjk; do
     have_pkg "$pkg" || need+=("$pkg")
 done
 # Node may come from Debian or from NodeSource; accept any node >= 18 with npm.

@@ -10,23 +10,21 @@
 //!   scheme 3).
 
 use super::issue::{Issuance, TokenResponse, decide_then_sign, prepare};
-use crate::accounts::login::{LoginError, verify_password};
-use crate::accounts::manage::Actor;
+use crate::accounts::login::verify_password;
 use crate::accounts::{Account, AccountId};
 use crate::audit::{self, Action, AuditEvent};
-use crate::config::{SecretString, UnlinkedPolicy};
+use crate::config::SecretString;
 use crate::db::{self, grants::GrantRow, wechat::IdentityRow};
 use crate::http::RequestMeta;
 use crate::oidc::clients::{Client, GrantType};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
-use crate::oidc::userinfo::live_access_token;
+use crate::oidc::tokens::live_access_token;
 use crate::state::AppState;
 use crate::wechat::FlowError;
-use crate::wechat::browser_login::account_for;
 use crate::wechat::client::WechatError;
 use crate::wechat::codes::{self, CodeKind};
-use crate::wechat::identities;
+use crate::wechat::linking::{self, Decision, LinkRefusal};
 
 pub const WECHAT_JSCODE: &str = "urn:wxfed:params:oauth:token-type:wechat-jscode";
 pub const WECHAT_OAUTH_CODE: &str = "urn:wxfed:params:oauth:token-type:wechat-oauth-code";
@@ -35,6 +33,11 @@ pub const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// `invalid_grant` with a machine-readable `reason` for apps to act on.
 fn refused(reason: &str, description: impl Into<String>) -> OAuthError {
     OAuthError::invalid_grant(description).with_extra("reason", reason)
+}
+
+/// A linking refusal, with its machine code as the `reason`.
+fn link_refused(refusal: &LinkRefusal) -> OAuthError {
+    refused(refusal.code(), refusal.to_string())
 }
 
 fn from_flow(error: FlowError) -> OAuthError {
@@ -61,9 +64,10 @@ fn from_flow(error: FlowError) -> OAuthError {
             "the routed app returned no UnionID shared with this client's app (different Open Platform)",
         ),
         FlowError::Routing(message) => refused("bad_routed_code", message),
-        FlowError::Identity(identities::IdentityError::MergeConflict) => {
-            refused("identity_conflict", "this WeChat user is linked to two accounts; an administrator must resolve it")
-        }
+        FlowError::Identity(identity) => match LinkRefusal::from_identity_error(&identity) {
+            Some(refusal) => link_refused(&refusal),
+            None => OAuthError::server_error(identity),
+        },
         other => OAuthError::server_error(other),
     }
 }
@@ -207,7 +211,9 @@ async fn wechat_code(
     Ok((account, scopes, db::now(), vec!["wechat".to_owned()]))
 }
 
-/// The account of an identity under the deployment's unlinked policy.
+/// The account of an identity under the deployment's unlinked policy
+/// (the one linking policy, `wechat::linking`); with `bind`, the request
+/// may carry the account's username and password to link it now.
 async fn linked_account(
     state: &AppState,
     meta: &RequestMeta,
@@ -216,57 +222,42 @@ async fn linked_account(
 ) -> Result<Account, OAuthError> {
     let policy = state.settings.wechat.unlinked;
     let (secrets, row) = (state.secrets.clone(), identity.clone());
-    let account =
-        db::run(&state.db, move |conn| db::write_transaction(conn, |conn| account_for(conn, &secrets, &row, policy)))
-            .await
-            .map_err(from_flow)?;
-    match account {
-        Some(account) if account.is_active() => Ok(account),
-        Some(_) => Err(refused("account_disabled", "the linked account is disabled")),
-        None if policy == UnlinkedPolicy::Bind => {
+    let decision = db::run(&state.db, move |conn| {
+        db::write_transaction(conn, |conn| linking::login_account(conn, &secrets, &row, policy))
+    })
+    .await
+    .map_err(from_flow)?;
+    match decision {
+        Decision::LogIn(account) => Ok(account),
+        Decision::Refuse { reason: LinkRefusal::BindRequired, .. } => {
             let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
                 return Err(refused(
-                    "bind_required",
+                    LinkRefusal::BindRequired.code(),
                     "this WeChat user is not linked to an account: call wx.login again and send the account's username and password with the code",
                 ));
             };
             let account = match verify_password(state, username, SecretString::new(password), meta).await {
                 Ok(account) => account,
-                Err(LoginError::InvalidCredentials) => {
-                    return Err(refused("bad_credentials", "incorrect username or password"));
+                Err(error) => {
+                    return Err(match LinkRefusal::from_login_error(&error) {
+                        Some(refusal) => link_refused(&refusal),
+                        None => OAuthError::server_error(error),
+                    });
                 }
-                Err(LoginError::Disabled) => return Err(refused("account_disabled", "the account is disabled")),
-                Err(LoginError::Throttled { .. }) => {
-                    return Err(refused("throttled", "too many failed attempts; try again later"));
-                }
-                Err(other) => return Err(OAuthError::server_error(other)),
             };
             let (secrets, identity_id, account_id) =
                 (state.secrets.clone(), identity.id.clone(), account.id.as_str().to_owned());
-            db::run(&state.db, move |conn| {
+            let linked = db::run(&state.db, move |conn| {
                 db::write_transaction(conn, |conn| {
-                    identities::link(
-                        conn,
-                        &secrets,
-                        &Actor(format!("account:{account_id}")),
-                        &identity_id,
-                        &account_id,
-                        "password",
-                    )
-                    .map_err(FlowError::from)
+                    linking::bind_with_password(conn, &secrets, &identity_id, &account_id)
                 })
             })
             .await
-            .map_err(|error| match error {
-                FlowError::Identity(
-                    refusal @ (identities::IdentityError::LinkedElsewhere(_)
-                    | identities::IdentityError::AccountHasOne(_)),
-                ) => refused("link_conflict", refusal.to_string()),
-                other => from_flow(other),
-            })?;
+            .map_err(from_flow)?;
+            linked.map_err(|refusal| link_refused(&refusal))?;
             Ok(account)
         }
-        None => Err(refused("wechat_not_linked", "this WeChat user is not linked to an account; ask an administrator")),
+        Decision::Refuse { reason, .. } => Err(link_refused(&reason)),
     }
 }
 

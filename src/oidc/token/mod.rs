@@ -7,8 +7,8 @@ pub mod exchange;
 mod issue;
 mod refresh_token;
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::client_auth;
 use super::clients::GrantType;
@@ -19,26 +19,14 @@ use crate::state::AppState;
 
 pub use issue::TokenResponse;
 
-/// Reads an `application/x-www-form-urlencoded` body (RFC 6749 §3.2 and
-/// RFC 7009/7662 require that encoding).
-pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
-    }
-    let text = std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
-    Params::parse(text)
-}
-
-#[post("/token")]
+/// `POST /token`.
 pub async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
     meta: RequestMeta,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = form_params(&req, &body)?;
+    let params = Params::from_form_body(&req, &body)?;
     let grant_type = params.required("grant_type")?.to_owned();
     let (client, _) = client_auth::authenticate(&req, &state, &params).await?;
     let grant = match grant_type.as_str() {

@@ -73,3 +73,33 @@ async fn the_home_page_shows_counts_chain_head_and_recent_admin_actions() {
     // The search box goes to the accounts list.
     assert!(page.contains("action=\"/admin/accounts\"") && page.contains("name=\"q\""));
 }
+
+#[actix_web::test]
+async fn console_pages_render_in_chinese_and_english() {
+    let (app, _db) = spawn_app().await;
+    let admin = signed_in_admin(&app, "ada").await;
+    for (language, expected) in
+        [("zh-CN", ["管理控制台", "账号", "审计日志链"]), ("en", ["Admin console", "Accounts", "Audit log chain"])]
+    {
+        let page = app.client.get(app.url("/admin")).header("accept-language", language).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let page = page.text().await.unwrap();
+        for text in expected {
+            assert!(page.contains(text), "{language}: {text}");
+        }
+        assert!(!page.contains("admin-"), "{language}: an untranslated id");
+        let detail = app
+            .client
+            .get(app.url(&format!("/admin/accounts/{}", admin.id)))
+            .header("accept-language", language)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let reason = if language == "en" { "Reason (required)" } else { "操作原因（必填）" };
+        assert!(detail.contains(reason), "{language}");
+        assert!(!detail.contains(">admin-"), "{language}: an untranslated id");
+    }
+}

@@ -25,7 +25,7 @@ async fn a_linked_person_logs_in_with_a_qr_code_and_the_client_gets_their_id_tok
     let to_login = browser.client.get(&authorize).send().await.unwrap();
     let login_url = location(&to_login);
     let page = browser.get(&login_url).await.text().await.unwrap();
-    assert!(page.contains("Log in with WeChat"), "the login page offers WeChat");
+    assert!(page.contains("Sign in with WeChat"), "the login page offers WeChat");
     let return_to = url::Url::parse(&format!("http://x{login_url}"))
         .unwrap()
         .query_pairs()
@@ -180,6 +180,6 @@ async fn cancelling_at_wechat_returns_to_a_calm_page() {
 async fn without_a_wechat_app_the_login_page_offers_no_wechat_button() {
     let (app, _db) = crate::helpers::spawn_app().await;
     let page = app.get("/login").await.text().await.unwrap();
-    assert!(!page.contains("Log in with WeChat"));
+    assert!(!page.contains("Sign in with WeChat"));
     assert_eq!(app.get("/login/wechat").await.status(), 404);
 }

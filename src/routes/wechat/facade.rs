@@ -8,22 +8,22 @@
 //!   answer returned unchanged, while wxfed records whom it saw.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, route, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::FlowError;
-use super::apps::{self, AppKind, WechatApp};
-use super::client::{AppCredentials, WechatError};
-use super::codes::{self, CodeKind, ids_in_app};
-use super::host_codes::{self, Refusal};
-use super::identities::{self, Sighting};
 use crate::audit::{self, Action, AuditEvent};
 use crate::config::SecretString;
 use crate::db::{self, DbError};
 use crate::http::RequestMeta;
 use crate::secrets::{constant_time_eq, hex, random_bytes};
 use crate::state::AppState;
+use crate::wechat::FlowError;
+use crate::wechat::apps::{self, AppKind, WechatApp};
+use crate::wechat::client::{AppCredentials, WechatError};
+use crate::wechat::codes::{self, CodeKind, ids_in_app};
+use crate::wechat::host_codes::{self, Refusal};
+use crate::wechat::identities::{self, Sighting};
 
 /// wxfed's own errcode for a routed code that cannot be matched through a
 /// UnionID (outside WeChat's ranges, so no SDK mistakes it for one of
@@ -48,8 +48,8 @@ fn session_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(random_bytes::<16>())
 }
 
-/// WeChat reads the query whatever the method, and some SDKs POST.
-#[route("/sns/jscode2session", method = "GET", method = "POST")]
+/// `GET|POST /sns/jscode2session`. WeChat reads the query whatever the
+/// method, and some SDKs POST.
 pub async fn jscode2session(req: HttpRequest, state: web::Data<AppState>, meta: RequestMeta) -> HttpResponse {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
@@ -141,7 +141,7 @@ async fn host_answer(state: &AppState, app: &WechatApp, code: &str) -> Result<Op
                 .with_account(row.account_id.clone())
                 .with_client(row.host_client_id.clone())
                 .with_detail("appid", app.appid.clone())
-                .with_detail("pseudonymous", openid.starts_with(super::pseudonyms::PREFIX));
+                .with_detail("pseudonymous", openid.starts_with(crate::wechat::pseudonyms::PREFIX));
             audit::append(conn, &secrets, &event)?;
             // A fresh key for the backend's own use. It is not stored: the
             // key on record stays WeChat's real one for this OpenID.

@@ -6,25 +6,26 @@
 //! password had been typed, with `amr` = `wechat`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::FlowError;
-use super::apps::{self, AppKind, WechatApp};
-use super::client::WechatError;
-use super::identities::{self, IdentityError, Sighting};
 use crate::accounts::login::{LoginError, login_with_password};
-use crate::accounts::manage::{self, Actor, NewAccount};
-use crate::accounts::{Account, AccountId};
 use crate::audit::{self, Action, AuditEvent};
-use crate::config::{SecretString, UnlinkedPolicy};
-use crate::db::{self, DbConn, DbError, wechat::IdentityRow, wechat::LoginState};
+use crate::config::SecretString;
+use crate::db::{self, DbError, wechat::LoginState};
 use crate::error::ErrorPage;
-use crate::http::{RequestMeta, cookies, csrf, render};
+use crate::http::extract::CsrfForm;
+use crate::http::{RequestMeta, cookies, csrf, paths, render};
+use crate::i18n::{self, filters};
 use crate::routes::safe_return_path;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::state::AppState;
+use crate::wechat::FlowError;
+use crate::wechat::apps::{self, AppKind, WechatApp};
+use crate::wechat::client::WechatError;
+use crate::wechat::identities::{self, IdentityError, Sighting};
+use crate::wechat::linking::{self, Decision, LinkRefusal};
 
 const STATE_TTL_SECS: i64 = 600;
 const BIND_TTL_SECS: i64 = 600;
@@ -62,7 +63,6 @@ pub struct StartQuery {
 }
 
 /// Sends the browser to WeChat.
-#[get("/login/wechat")]
 pub async fn start(req: HttpRequest, state: web::Data<AppState>, query: web::Query<StartQuery>) -> HttpResponse {
     let inside_wechat = in_wechat_browser(&req);
     let chosen = db::run(&state.db, move |conn| -> Result<Option<WechatApp>, DbError> {
@@ -76,11 +76,7 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>, query: web::Que
     let app = match chosen {
         Ok(Some(app)) => app,
         Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                "WeChat login is not available",
-                "No WeChat app is configured for browser login.",
-            );
+            return page(StatusCode::NOT_FOUND, "WeChat login is not available", "wechat-no-app");
         }
         Err(error) => return internal(error),
     };
@@ -106,7 +102,7 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>, query: web::Que
     if let Err(error) = saved {
         return internal(error);
     }
-    let redirect_uri = format!("{}/login/wechat/callback", state.settings.issuer);
+    let redirect_uri = format!("{}{}", state.settings.issuer, paths::WECHAT_LOGIN_CALLBACK);
     let (path, scope) = match app.kind {
         AppKind::OfficialAccount => ("/connect/oauth2/authorize", "snsapi_userinfo"),
         _ => ("/connect/qrconnect", "snsapi_login"),
@@ -135,7 +131,6 @@ pub struct CallbackQuery {
 }
 
 /// WeChat sends the browser back here with `code` and `state`.
-#[get("/login/wechat/callback")]
 pub async fn callback(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -143,11 +138,7 @@ pub async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> HttpResponse {
     let Some(login_state) = query.state.clone().filter(|s| s.len() <= 128) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "WeChat login failed",
-            "The answer from WeChat is incomplete. Please start again.",
-        );
+        return page(StatusCode::BAD_REQUEST, "WeChat login failed", "wechat-answer-incomplete");
     };
     let state_hash = sha256_hex(login_state.as_bytes());
     let taken = db::run(&state.db, move |conn| {
@@ -157,29 +148,17 @@ pub async fn callback(
     let stored = match taken {
         Ok(Some(stored)) => stored,
         Ok(None) => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                "WeChat login expired",
-                "This WeChat login was already used or has expired. Please start again.",
-            );
+            return page(StatusCode::BAD_REQUEST, "WeChat login expired", "wechat-state-used");
         }
         Err(error) => return internal(error),
     };
     let same_browser =
         browser_hash(&req, &state).is_some_and(|h| constant_time_eq(h.as_bytes(), stored.browser_hash.as_bytes()));
     if !same_browser || stored.expires_at <= db::now() {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "WeChat login expired",
-            "This WeChat login was started in another browser or has expired. Please start again.",
-        );
+        return page(StatusCode::BAD_REQUEST, "WeChat login expired", "wechat-state-foreign");
     }
     let Some(code) = query.code.clone().filter(|c| !c.is_empty() && c.len() <= 256) else {
-        return page(
-            StatusCode::OK,
-            "WeChat login cancelled",
-            "You cancelled the WeChat login. You can sign in again from the login page.",
-        );
+        return page(StatusCode::OK, "WeChat login cancelled", "wechat-cancelled");
     };
     match complete(&req, &state, &meta, &stored, &code).await {
         Ok(response) => response,
@@ -228,34 +207,30 @@ async fn complete(
                 session_key: None,
             };
             let identity = identities::resolve(conn, &secrets, &seen, Some(&meta_owned))?;
-            let account = account_for(conn, &secrets, &identity, policy)?;
-            let mut event = AuditEvent::success(Action::LoginWechat)
-                .with_request(&meta_owned)
-                .with_detail("surface", surface)
-                .with_detail("appid", app.appid.clone())
-                .with_detail("identity", identity.id.clone());
-            let outcome = match account {
-                Some(account) if account.is_active() => {
+            let decision = linking::login_account(conn, &secrets, &identity, policy)?;
+            let (event, outcome) = match decision {
+                Decision::LogIn(account) => {
                     let (cookie, session) = sessions.create(conn, &account.id, &["wechat"], &meta_owned, db::now())?;
-                    event = event
+                    let event = AuditEvent::success(Action::LoginWechat)
+                        .with_request(&meta_owned)
+                        .with_detail("surface", surface)
+                        .with_detail("appid", app.appid.clone())
+                        .with_detail("identity", identity.id.clone())
                         .with_account(account.id.as_str())
                         .with_actor(format!("account:{}", account.id))
                         .with_detail("session", session.id_hash[..16].to_owned());
-                    Outcome::LoggedIn(cookie)
+                    (event, Outcome::LoggedIn(cookie))
                 }
-                Some(account) => {
-                    event = AuditEvent::failure(Action::LoginWechat, "account_disabled")
-                        .with_request(&meta_owned)
-                        .with_account(account.id.as_str());
-                    Outcome::Disabled
-                }
-                None => {
-                    event = AuditEvent::failure(Action::LoginWechat, "unlinked")
+                Decision::Refuse { reason, account_id } => {
+                    let mut event = AuditEvent::failure(Action::LoginWechat, reason.code())
                         .with_request(&meta_owned)
                         .with_detail("surface", surface)
                         .with_detail("identity", identity.id.clone())
                         .with_detail("policy", format!("{policy:?}").to_lowercase());
-                    Outcome::Unlinked(identity.id.clone())
+                    if let Some(account_id) = account_id {
+                        event = event.with_account(account_id);
+                    }
+                    (event, Outcome::Refused(reason, identity.id.clone()))
                 }
             };
             audit::append(conn, &secrets, &event)?;
@@ -268,73 +243,20 @@ async fn complete(
             let cookie = cookies::build(cookies::SESSION, cookie_value, &state.settings);
             Ok(HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", stored.return_to.clone())).finish())
         }
-        Outcome::Disabled => Ok(page(
-            StatusCode::FORBIDDEN,
-            "Account disabled",
-            "The account linked to this WeChat account is disabled. Please contact your administrator.",
-        )),
-        Outcome::Unlinked(identity_id) if policy == UnlinkedPolicy::Bind => {
+        Outcome::Refused(LinkRefusal::AccountDisabled, _) => {
+            Ok(page(StatusCode::FORBIDDEN, "Account disabled", "wechat-account-disabled"))
+        }
+        Outcome::Refused(LinkRefusal::BindRequired, identity_id) => {
             start_bind(req, state, &identity_id, &stored.return_to).await
         }
-        Outcome::Unlinked(_) => Ok(page(
-            StatusCode::FORBIDDEN,
-            "WeChat account not linked",
-            "This WeChat account is not linked to an account here. Please ask your administrator to link it.",
-        )),
+        Outcome::Refused(_, _) => Ok(page(StatusCode::FORBIDDEN, "wechat-not-linked-title", "wechat-not-linked")),
     }
 }
 
 enum Outcome {
     LoggedIn(String),
-    Disabled,
-    Unlinked(String),
-}
-
-/// The account of an identity, applying the unlinked policy where it acts
-/// on its own (create, auto-phone). `None`: not linked (deny or bind).
-pub fn account_for(
-    conn: &mut DbConn,
-    secrets: &crate::secrets::Secrets,
-    identity: &IdentityRow,
-    policy: UnlinkedPolicy,
-) -> Result<Option<Account>, FlowError> {
-    if let Some(account_id) = &identity.account_id {
-        return Ok(manage::find_by_id(conn, &AccountId::from_db(account_id.clone()))?);
-    }
-    match policy {
-        UnlinkedPolicy::Create => {
-            let new = NewAccount {
-                username: format!("wx-{}", &random_token()[..10].to_lowercase().replace(['-', '_'], "x")),
-                display_name: identity.nickname.clone(),
-                ..Default::default()
-            };
-            let account = manage::add(conn, secrets, &Actor("system:wechat".into()), &new, None)?;
-            identities::link(
-                conn,
-                secrets,
-                &Actor("system:wechat".into()),
-                &identity.id,
-                account.id.as_str(),
-                "created",
-            )?;
-            Ok(Some(account))
-        }
-        UnlinkedPolicy::AutoPhone => match super::phone::unique_account_with_phone(conn, identity)? {
-            Some(account) => {
-                identities::link(
-                    conn,
-                    secrets,
-                    &Actor("system:auto-phone".into()),
-                    &identity.id,
-                    account.id.as_str(),
-                    "auto-phone",
-                )?;
-                Ok(Some(account))
-            }
-            None => Ok(None),
-        },
-        UnlinkedPolicy::Deny | UnlinkedPolicy::Bind => Ok(None),
-    }
+    /// The refusal, and the identity (for the bind page).
+    Refused(LinkRefusal, String),
 }
 
 #[derive(Template)]
@@ -353,7 +275,7 @@ async fn start_bind(
     return_to: &str,
 ) -> Result<HttpResponse, FlowError> {
     let Some(binding) = browser_hash(req, state) else {
-        return Ok(page(StatusCode::BAD_REQUEST, "WeChat login failed", "Please enable cookies and start again."));
+        return Ok(page(StatusCode::BAD_REQUEST, "WeChat login failed", "wechat-enable-cookies"));
     };
     let token = random_token();
     let (token_hash, identity, back) = (sha256_hex(token.as_bytes()), identity_id.to_owned(), return_to.to_owned());
@@ -371,7 +293,6 @@ async fn start_bind(
 
 #[derive(Deserialize)]
 pub struct BindForm {
-    csrf_token: Option<String>,
     bind_token: String,
     #[serde(default)]
     username: String,
@@ -381,17 +302,13 @@ pub struct BindForm {
 
 /// The person proves an existing account with its password; the WeChat
 /// identity is then linked to it (the `bind` policy).
-#[post("/login/wechat/bind")]
 pub async fn bind(
     req: HttpRequest,
     state: web::Data<AppState>,
     meta: RequestMeta,
-    form: web::Form<BindForm>,
+    form: CsrfForm<BindForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    if !csrf::verify(&req, &state, form.csrf_token.as_deref()) {
-        return page(StatusCode::FORBIDDEN, "Forbidden", csrf::EXPIRED_FORM);
-    }
     let token_hash = sha256_hex(form.bind_token.as_bytes());
     let lookup = token_hash.clone();
     let pending =
@@ -404,11 +321,7 @@ pub async fn bind(
         |hash: &str| browser_hash(&req, &state).is_some_and(|h| constant_time_eq(h.as_bytes(), hash.as_bytes()));
     let Some((binding, identity_id, return_to, expires_at)) = pending.filter(|p| same_browser(&p.0) && p.3 > db::now())
     else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "WeChat login expired",
-            "This WeChat login has expired. Please start again.",
-        );
+        return page(StatusCode::BAD_REQUEST, "WeChat login expired", "wechat-bind-expired");
     };
     let _ = (binding, expires_at);
     let previous = cookies::read(&req, cookies::SESSION, &state.settings);
@@ -417,13 +330,9 @@ pub async fn bind(
         Ok(success) => success,
         Err(error) => {
             let (status, message) = match error {
-                LoginError::InvalidCredentials => {
-                    (StatusCode::UNAUTHORIZED, "Incorrect username or password.".to_owned())
-                }
-                LoginError::Disabled => (StatusCode::FORBIDDEN, "This account is disabled.".to_owned()),
-                LoginError::Throttled { .. } => {
-                    (StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts. Please try again later.".to_owned())
-                }
+                LoginError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "login-error-invalid".to_owned()),
+                LoginError::Disabled => (StatusCode::FORBIDDEN, "wechat-bind-disabled".to_owned()),
+                LoginError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "wechat-bind-throttled".to_owned()),
                 other => return internal(other),
             };
             let (csrf_token, builder) = csrf::form_page(&req, &state, status);
@@ -435,14 +344,9 @@ pub async fn bind(
     };
     let (secrets, account_id) = (state.secrets.clone(), success.account.id.as_str().to_owned());
     let linked = db::run(&state.db, move |conn| {
-        db::write_transaction(conn, |conn| -> Result<Result<(), IdentityError>, FlowError> {
+        db::write_transaction(conn, |conn| -> Result<Result<(), LinkRefusal>, FlowError> {
             db::wechat::delete_pending_bind(conn, &token_hash)?;
-            let actor = Actor(format!("account:{account_id}"));
-            match identities::link(conn, &secrets, &actor, &identity_id, &account_id, "password") {
-                Ok(()) => Ok(Ok(())),
-                Err(IdentityError::Db(e)) => Err(e.into()),
-                Err(refusal) => Ok(Err(refusal)),
-            }
+            linking::bind_with_password(conn, &secrets, &identity_id, &account_id)
         })
     })
     .await;
@@ -450,8 +354,9 @@ pub async fn bind(
     match linked {
         Ok(Ok(())) => HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", return_to)).finish(),
         Ok(Err(refusal)) => {
-            let message = format!("You are signed in, but the WeChat account could not be linked: {refusal}.");
-            let mut response = page(StatusCode::CONFLICT, "WeChat account not linked", &message);
+            let reason = i18n::t(&format!("link-refusal-{}", refusal.code()));
+            let message = i18n::t_args("wechat-link-failed", &[("reason", reason.into())]);
+            let mut response = page(StatusCode::CONFLICT, "wechat-not-linked-title", &message);
             let _ = response.add_cookie(&cookie);
             response
         }
@@ -471,7 +376,7 @@ async fn error_page(state: &AppState, meta: &RequestMeta, appid: &str, error: Fl
         FlowError::Wechat(WechatError::Configuration { .. }) => "configuration",
         FlowError::Wechat(WechatError::Blocked(_)) => "blocked",
         FlowError::Wechat(WechatError::Unreachable(_)) => "unreachable",
-        FlowError::Identity(IdentityError::MergeConflict) => "merge_conflict",
+        FlowError::Identity(IdentityError::MergeConflict) => LinkRefusal::IdentityConflict.code(),
         _ => "error",
     };
     let mut event = AuditEvent::failure(Action::LoginWechat, reason).with_request(meta).with_detail("appid", appid);
@@ -481,43 +386,27 @@ async fn error_page(state: &AppState, meta: &RequestMeta, appid: &str, error: Fl
     let secrets = state.secrets.clone();
     let _ = db::run(&state.db, move |conn| audit::record(conn, &secrets, &event).map_err(DbError::from)).await;
     let (status, title, message) = match &error {
-        FlowError::Wechat(WechatError::InvalidCode(_)) => (
-            StatusCode::BAD_REQUEST,
-            "WeChat login failed",
-            "WeChat did not accept this login (it may have expired or been used already). Please try again.",
-        ),
-        FlowError::Wechat(WechatError::Temporary(_)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "WeChat is busy",
-            "WeChat is busy right now. Please try again in a minute.",
-        ),
-        FlowError::Wechat(WechatError::Unreachable(_)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "WeChat did not answer",
-            "WeChat could not be reached. Please try again shortly, or sign in with your password.",
-        ),
-        FlowError::Wechat(WechatError::Configuration { .. }) | FlowError::App(_) => (
-            StatusCode::BAD_GATEWAY,
-            "WeChat login is not set up correctly",
-            "WeChat login is not working because of a configuration problem. The administrator has been told; please sign in with your password meanwhile.",
-        ),
-        FlowError::Wechat(WechatError::Blocked(_)) => (
-            StatusCode::FORBIDDEN,
-            "WeChat blocked this login",
-            "WeChat blocked this login. Please sign in with your password.",
-        ),
-        FlowError::Identity(IdentityError::MergeConflict) => (
-            StatusCode::CONFLICT,
-            "Two accounts for one WeChat user",
-            "This WeChat user is linked to two different accounts. Please ask your administrator to resolve it.",
-        ),
+        FlowError::Wechat(WechatError::InvalidCode(_)) => {
+            (StatusCode::BAD_REQUEST, "WeChat login failed", "wechat-code-rejected")
+        }
+        FlowError::Wechat(WechatError::Temporary(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "WeChat is busy", "wechat-busy")
+        }
+        FlowError::Wechat(WechatError::Unreachable(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "WeChat did not answer", "wechat-unreachable")
+        }
+        FlowError::Wechat(WechatError::Configuration { .. }) | FlowError::App(_) => {
+            (StatusCode::BAD_GATEWAY, "WeChat login is not set up correctly", "wechat-misconfigured")
+        }
+        FlowError::Wechat(WechatError::Blocked(_)) => {
+            (StatusCode::FORBIDDEN, "WeChat blocked this login", "wechat-blocked")
+        }
+        FlowError::Identity(IdentityError::MergeConflict) => {
+            (StatusCode::CONFLICT, "Two accounts for one WeChat user", "wechat-identity-conflict")
+        }
         _ => {
             tracing::error!(%error, "WeChat login failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "The WeChat login could not be completed. Please try again later.",
-            )
+            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "wechat-failed-later")
         }
     };
     page(status, title, message)

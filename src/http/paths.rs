@@ -1,0 +1,36 @@
+//! Every URL wxfed serves, in one place: the route table in `startup.rs`,
+//! discovery metadata, redirects and templates' links all use these, so a
+//! path is spelled once.
+
+// Health and assets.
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const STATIC_FILE: &str = "/static/{name}";
+
+// Browser pages.
+pub const HOME: &str = "/";
+/// The language switch (`{tag}`: zh-CN or en).
+pub const LANG: &str = "/lang/{tag}";
+pub const LOGIN: &str = "/login";
+pub const LOGOUT: &str = "/logout";
+pub const CONSENTS: &str = "/consents";
+pub const CONSENTS_WITHDRAW: &str = "/consents/withdraw";
+
+// OpenID Provider endpoints (relative to the issuer; discovery advertises them).
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+pub const JWKS: &str = "/jwks.json";
+pub const AUTHORIZE: &str = "/authorize";
+pub const AUTHORIZE_CONSENT: &str = "/authorize/consent";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const REVOKE: &str = "/revoke";
+pub const INTROSPECT: &str = "/introspect";
+pub const END_SESSION: &str = "/end-session";
+pub const END_SESSION_CONFIRM: &str = "/end-session/confirm";
+
+// WeChat surfaces.
+pub const WECHAT_LOGIN: &str = "/login/wechat";
+pub const WECHAT_LOGIN_CALLBACK: &str = "/login/wechat/callback";
+pub const WECHAT_LOGIN_BIND: &str = "/login/wechat/bind";
+pub const HOST_WX_LOGIN_CODE: &str = "/api/host/wx-login-code";
+pub const JSCODE2SESSION: &str = "/sns/jscode2session";
