@@ -3,6 +3,7 @@
 //! picture; each module says what it owns.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod cli;
 pub mod config;

@@ -197,7 +197,9 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .route(paths::WECHAT_LOGIN_BIND, web::post().to(browser_login::bind))
         .route(paths::HOST_WX_LOGIN_CODE, web::post().to(host_codes::issue))
         .route(paths::JSCODE2SESSION, web::get().to(facade::jscode2session))
-        .route(paths::JSCODE2SESSION, web::post().to(facade::jscode2session));
+        .route(paths::JSCODE2SESSION, web::post().to(facade::jscode2session))
+        // The admin console: every /admin path is listed in admin::routes.
+        .configure(crate::admin::routes);
 }
 
 /// Bad form bodies get a clear 400 page instead of actix's plain text.

@@ -61,6 +61,13 @@ pub enum Action {
     FacadeCall,
     ClientUpdated,
     UserSignedOutEverywhere,
+    AdminAccessDenied,
+    AdminReauthenticated,
+    AdminIdentifiersRevealed,
+    UserProfileUpdated,
+    UserSessionsRevoked,
+    UserGrantRevoked,
+    UserConsentWithdrawn,
 }
 
 impl Action {
@@ -103,6 +110,13 @@ impl Action {
             Self::FacadeCall => "finclip.jscode2session",
             Self::ClientUpdated => "client.updated",
             Self::UserSignedOutEverywhere => "user.signed_out_everywhere",
+            Self::AdminAccessDenied => "admin.access_denied",
+            Self::AdminReauthenticated => "admin.reauthenticated",
+            Self::AdminIdentifiersRevealed => "admin.identifiers_revealed",
+            Self::UserProfileUpdated => "user.profile_updated",
+            Self::UserSessionsRevoked => "user.sessions_revoked",
+            Self::UserGrantRevoked => "user.grant_revoked",
+            Self::UserConsentWithdrawn => "user.consent_withdrawn",
         }
     }
 
@@ -144,7 +158,14 @@ impl Action {
             | Self::WechatAppRemoved
             | Self::WechatAppSecretRotated
             | Self::WechatIdentityLinked
-            | Self::WechatIdentityUnlinked => Category::Admin,
+            | Self::WechatIdentityUnlinked
+            | Self::AdminAccessDenied
+            | Self::AdminReauthenticated
+            | Self::AdminIdentifiersRevealed
+            | Self::UserProfileUpdated
+            | Self::UserSessionsRevoked
+            | Self::UserGrantRevoked
+            | Self::UserConsentWithdrawn => Category::Admin,
         }
     }
 }

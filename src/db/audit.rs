@@ -171,3 +171,24 @@ pub fn page_after(conn: &mut DbConn, after: i64, limit: i64) -> QueryResult<Vec<
 pub fn latest(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<AuditRow>> {
     audit_events::table.order(audit_events::seq.desc()).limit(limit).select(AuditRow::as_select()).load(conn)
 }
+
+/// The newest `limit` rows of one category, newest first (served by the
+/// (category, seq) index).
+pub fn latest_in_category(conn: &mut DbConn, category: &str, limit: i64) -> QueryResult<Vec<AuditRow>> {
+    audit_events::table
+        .filter(audit_events::category.eq(category))
+        .order(audit_events::seq.desc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)
+}
+
+/// The newest `limit` rows about one account, newest first.
+pub fn latest_for_account(conn: &mut DbConn, account_id: &str, limit: i64) -> QueryResult<Vec<AuditRow>> {
+    audit_events::table
+        .filter(audit_events::account_id.eq(account_id))
+        .order(audit_events::seq.desc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)
+}

@@ -195,3 +195,20 @@ pub fn purge_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize
     let grants = diesel::delete(grants::table.filter(grants::expires_at.lt(now))).execute(conn)?;
     Ok(codes + revoked + refresh + grants)
 }
+
+/// The account's unrevoked, unexpired grants, newest first (the console).
+pub fn live_grants_of_account(
+    conn: &mut DbConn,
+    account_id: &str,
+    now: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<GrantRow>> {
+    grants::table
+        .filter(grants::account_id.eq(account_id))
+        .filter(grants::revoked_at.is_null())
+        .filter(grants::expires_at.gt(now))
+        .order(grants::created_at.desc())
+        .limit(limit)
+        .select(GrantRow::as_select())
+        .load(conn)
+}

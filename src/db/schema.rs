@@ -293,3 +293,6 @@ diesel::table! {
 
 diesel::joinable!(wechat_openids -> wechat_identities (identity_id));
 diesel::allow_tables_to_appear_in_same_query!(wechat_identities, wechat_openids);
+
+// The admin console filters accounts by whether they have a WeChat identity.
+diesel::allow_tables_to_appear_in_same_query!(accounts, wechat_identities);

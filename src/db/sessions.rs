@@ -55,3 +55,29 @@ pub fn find_expired(
         .select(SessionRow::as_select())
         .load(conn)
 }
+
+/// The account's live sessions, newest first (the admin console).
+pub fn list_for_account(conn: &mut DbConn, account_id: &str, limit: i64) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::account_id.eq(account_id))
+        .order(sessions::created_at.desc())
+        .limit(limit)
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// Records a new authentication in an existing session (the console's
+/// re-authentication): the proof of recent authentication is this row.
+pub fn set_auth_time(conn: &mut DbConn, id_hash: &str, auth_time: NaiveDateTime, amr: &str) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id_hash))
+        .set((sessions::auth_time.eq(auth_time), sessions::amr.eq(amr)))
+        .execute(conn)
+}
+
+/// One session of one account (so a console form cannot end someone
+/// else's session by naming its hash under another account's page).
+pub fn delete_of_account(conn: &mut DbConn, account_id: &str, id_hash: &str) -> QueryResult<bool> {
+    diesel::delete(sessions::table.find(id_hash).filter(sessions::account_id.eq(account_id)))
+        .execute(conn)
+        .map(|n| n > 0)
+}

@@ -415,3 +415,31 @@ pub fn set_identity_phone(conn: &mut DbConn, id: &str, phone: &str, now: NaiveDa
         ))
         .execute(conn)
 }
+
+// --- the admin console (issue 8) ---
+
+/// Ids of accounts linked to the identity whose UnionID, or one of whose
+/// OpenIDs, is exactly `external_id` (the lookup behind a complaint).
+pub fn account_ids_by_external_id(conn: &mut DbConn, external_id: &str) -> QueryResult<Vec<String>> {
+    let mut ids: Vec<String> = wechat_identities::table
+        .filter(wechat_identities::unionid.eq(external_id))
+        .filter(wechat_identities::account_id.is_not_null())
+        .select(wechat_identities::account_id.assume_not_null())
+        .limit(100)
+        .load(conn)?;
+    ids.extend(
+        wechat_openids::table
+            .inner_join(wechat_identities::table)
+            .filter(wechat_openids::openid.eq(external_id))
+            .filter(wechat_identities::account_id.is_not_null())
+            .select(wechat_identities::account_id.assume_not_null())
+            .limit(100)
+            .load::<String>(conn)?,
+    );
+    Ok(ids)
+}
+
+/// Identities linked to an account (the console's counts).
+pub fn count_linked_identities(conn: &mut DbConn) -> QueryResult<i64> {
+    wechat_identities::table.filter(wechat_identities::account_id.is_not_null()).count().get_result(conn)
+}

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod admin;
 mod audit_chain;
 mod audit_group_commit;
 mod cli;

@@ -1,0 +1,41 @@
+//! The admin console (issue 8): server-rendered pages under `/admin` for
+//! accounts with role `admin`. Handlers are thin: extract the principal
+//! and the form, call one domain function (`accounts::manage`), render.
+//!
+//! Every response carries `Cache-Control: no-store` (render::builder) and
+//! the security headers of the request middleware; every form a CSRF
+//! token; sensitive actions need a recent authentication ([`reauth`]).
+
+pub mod accounts;
+pub mod form;
+pub mod home;
+pub mod principal;
+pub mod reauth;
+pub mod text;
+pub mod views;
+
+pub use principal::{Admin, Auditor};
+
+use actix_web::web;
+
+/// Every console path, in one place.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .route("", web::get().to(home::show))
+            .route("/", web::get().to(home::show))
+            .route("/reauth", web::post().to(reauth::submit))
+            .route("/accounts", web::get().to(accounts::list))
+            .route("/accounts", web::post().to(accounts::create))
+            .route("/accounts/new", web::get().to(accounts::new_form))
+            .route("/accounts/{id}", web::get().to(accounts::detail))
+            .route("/accounts/{id}/profile", web::post().to(accounts::update_profile))
+            .route("/accounts/{id}/status", web::post().to(accounts::set_status))
+            .route("/accounts/{id}/roles", web::post().to(accounts::set_roles))
+            .route("/accounts/{id}/password", web::post().to(accounts::reset_password))
+            .route("/accounts/{id}/reveal", web::post().to(accounts::reveal))
+            .route("/accounts/{id}/sessions/revoke", web::post().to(accounts::revoke_sessions))
+            .route("/accounts/{id}/grants/revoke", web::post().to(accounts::revoke_grant))
+            .route("/accounts/{id}/consents/withdraw", web::post().to(accounts::withdraw_consent)),
+    );
+}
