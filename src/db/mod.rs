@@ -317,14 +317,21 @@ fn health_of(conn: &mut DbConn) -> Option<&mut ConnectionHealth> {
     }
 }
 
+/// How long a connection may sit unused and still be handed out without a
+/// probe. Short: background work (the audit chainer polls twice a second)
+/// keeps connections busy right up to a restart, and a PostgreSQL restart
+/// takes longer than this, so a connection that lived through one is
+/// always probed. Under load connections come back within milliseconds,
+/// so busy servers pay no probe.
+const TRUSTED_IDLE: Duration = Duration::from_millis(100);
+
 /// Whether a pooled connection must be probed before use: it sat idle
 /// long enough for the server to have gone away meanwhile, or another
 /// connection failed since it was last known good.
 fn needs_probe(conn: &mut DbConn) -> bool {
     let current = FAILURE_EPOCH.load(std::sync::atomic::Ordering::Relaxed);
-    health_of(conn).is_some_and(|health| {
-        health.epoch < current || health.last_used.is_none_or(|t| t.elapsed() > Duration::from_secs(1))
-    })
+    health_of(conn)
+        .is_some_and(|health| health.epoch < current || health.last_used.is_none_or(|t| t.elapsed() > TRUSTED_IDLE))
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
