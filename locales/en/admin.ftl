@@ -63,6 +63,7 @@ admin-section-events = Recent events
 admin-field-display-name = Display name
 admin-field-email-verified = Email verified
 admin-field-phone-verified = Phone verified
+admin-col-reason = Reason
 admin-field-reason = Reason (required)
 admin-save = Save
 admin-disable = Disable

@@ -63,6 +63,7 @@ admin-section-events = 最近事件
 admin-field-display-name = 姓名
 admin-field-email-verified = 邮箱已验证
 admin-field-phone-verified = 手机号已验证
+admin-col-reason = 操作原因
 admin-field-reason = 操作原因（必填）
 admin-save = 保存
 admin-disable = 停用
