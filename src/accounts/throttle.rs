@@ -220,20 +220,33 @@ pub enum WechatBudgetError {
 /// minute too (errcode 45011, "api minute-quota reach limit").
 const WECHAT_BUDGET_WINDOW_SECS: i64 = 60;
 
-/// Spends one call to WeChat for `client_id` from `ip`, or refuses it when
-/// the client or the network has used `wechat_calls_per_*_per_minute`
-/// this minute. Called BEFORE WeChat is: junk codes from a public client
-/// id must not spend an app's WeChat quota (issue 10 item 7). Counted in
-/// the database under row locks, so the limit holds across instances and
-/// for parallel bursts.
-pub async fn spend_wechat_call(state: &AppState, client_id: &str, ip: &str) -> Result<(), WechatBudgetError> {
-    let limits = [
-        (
-            format!("wxcall:client:{}", sha256_hex(client_id.as_bytes())),
-            state.settings.wechat_calls_per_client_per_minute,
-        ),
-        (format!("wxcall:ip:{}", sha256_hex(network_of(ip).as_bytes())), state.settings.wechat_calls_per_ip_per_minute),
-    ];
+/// Spends one call to WeChat for `client_id`, or refuses it when the
+/// client has used `wechat_calls_per_client_per_minute` this minute, or —
+/// for a caller that proved no secret (`unauthenticated_ip`: a public
+/// client's network) — that network has used
+/// `wechat_calls_per_ip_per_minute`. An authenticated caller (a
+/// confidential client, a mini-program backend at the facade) sends every
+/// user's codes from one server address, so a per-network limit would
+/// throttle the whole user base; its secret already bounds it to its own
+/// budget. Called BEFORE WeChat is: junk codes from a public client id
+/// must not spend an app's WeChat quota (issue 10 item 7). Counted in the
+/// database under row locks, so the limit holds across instances and for
+/// parallel bursts.
+pub async fn spend_wechat_call(
+    state: &AppState,
+    client_id: &str,
+    unauthenticated_ip: Option<&str>,
+) -> Result<(), WechatBudgetError> {
+    let mut limits = vec![(
+        format!("wxcall:client:{}", sha256_hex(client_id.as_bytes())),
+        state.settings.wechat_calls_per_client_per_minute,
+    )];
+    if let Some(ip) = unauthenticated_ip {
+        limits.push((
+            format!("wxcall:ip:{}", sha256_hex(network_of(ip).as_bytes())),
+            state.settings.wechat_calls_per_ip_per_minute,
+        ));
+    }
     let verdict = db::run(&state.db, move |conn| {
         db::write_transaction(conn, |conn| -> Result<Option<u64>, DbError> {
             let now = db::now();

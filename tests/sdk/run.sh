@@ -155,6 +155,9 @@ log "wechat-sim ready (pid ${pids[-1]})"
 
 # --- wxfed: data, apps, accounts, clients ----------------------------------
 export WXFED_DATA_DIR="$tmp/data" WXFED_WECHAT_API_BASE="$SIM" WXFED_WECHAT_OPEN_BASE="$SIM"
+# Every simulated phone here shares 127.0.0.1: the per-network WeChat call
+# budget (for public clients) would stand in for a flood of one network.
+export WXFED_WECHAT_CALLS_PER_IP_PER_MINUTE=100000
 export WXFED_BIND="127.0.0.1:$DENY_PORT" WXFED_ISSUER="http://127.0.0.1:$DENY_PORT"
 
 cli() { # out-file args… : runs wxfed, keeps stdout in out-file, dies on failure
@@ -203,8 +206,8 @@ add_client() { # key args…
     fi
 }
 # The enterprise's own app (FinClip host): logs people in (browser or WeChat
-# SDK) and asks for host codes.
-add_client host "Acme host app" --public --first-party --host-app \
+# SDK) and asks for host codes for the mini-program it hosts (--host-for).
+add_client host "Acme host app" --public --first-party --host-app --host-for "$(appid_of mp)" --host-for "$(appid_of other)" \
     --wechat-app "$(appid_of app)" --redirect-uri com.acme.host:/oauth/callback \
     --grant-type authorization-code --grant-type refresh-token --grant-type "${tx_grant:-none}" \
     --scope openid --scope profile --scope phone --scope wechat

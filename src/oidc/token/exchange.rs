@@ -187,7 +187,8 @@ async fn wechat_code(
     }
     // Issue 10 item 7: only calls that would reach WeChat count against
     // the per-client and per-network budget.
-    crate::accounts::throttle::spend_wechat_call(state, &client.client_id, &meta.ip).await?;
+    let unauthenticated_ip = client.public.then_some(meta.ip.as_str());
+    crate::accounts::throttle::spend_wechat_call(state, &client.client_id, unauthenticated_ip).await?;
     let exchanged = codes::exchange(state, meta, &routed, surface).await.map_err(from_flow)?;
     let mut identity = exchanged.identity;
     if let Some(phone_code) = params.get("phone_code") {

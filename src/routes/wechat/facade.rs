@@ -80,8 +80,7 @@ pub async fn jscode2session(req: HttpRequest, state: web::Data<AppState>, meta: 
     if !constant_time_eq(secret.as_bytes(), credentials.secret.expose().as_bytes()) {
         return answer(&error(40125, "invalid appsecret"));
     }
-    if let Err(refusal) = crate::accounts::throttle::spend_wechat_call(&state, &format!("app:{appid}"), &meta.ip).await
-    {
+    if let Err(refusal) = crate::accounts::throttle::spend_wechat_call(&state, &format!("app:{appid}"), None).await {
         return budget_refusal(&refusal);
     }
     let routed = codes::route(&code, &appid, CodeKind::JsCode);
