@@ -65,7 +65,7 @@ pub fn open_backend_with(settings: &Settings, pool_options: db::PoolOptions) -> 
     };
     let secrets = Secrets::load(&settings.master_key, sqlite_file)?;
     let pool = db::open_pool(&settings.database, pool_options)?;
-    let mut conn = pool.get()?;
+    let mut conn = db::startup_checkout(&pool, &pool_options)?;
     db::run_migrations(&mut conn)?;
     check_master_key(&mut conn, &secrets)?;
     drop(conn);
@@ -110,7 +110,7 @@ impl Application {
         let shutdown_timeout = settings.shutdown_timeout_secs;
         let connections = http::middleware::ConnectionCounter::new(settings.trusted_proxies.clone(), limits);
         let keys = {
-            let mut conn = backend.pool.get()?;
+            let mut conn = db::startup_checkout(&backend.pool, &settings.database_pool)?;
             KeyStore::load_or_init(&mut conn, &backend.secrets).map_err(|e| StartupError::Other(e.to_string()))?
         };
         let wechat = WechatClient::new(&settings.wechat).map_err(StartupError::Other)?;

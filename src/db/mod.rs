@@ -391,6 +391,20 @@ pub fn pool_size_limit(max_connections: u32, reserved: u32) -> u32 {
     (max_connections.saturating_sub(reserved) / 2).max(1)
 }
 
+/// How long startup waits for a pooled connection (migrations, the
+/// master-key check, loading signing keys). Far longer than a request's
+/// [`PoolOptions::checkout_timeout`]: that one is short so that a request
+/// fails fast with `503` during an outage, but a process that is starting
+/// (on a busy host, or beside many other starting instances) must not give
+/// up because one connect plus session setup took a few hundred ms.
+pub const STARTUP_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection for startup work, waiting up to [`STARTUP_CHECKOUT_TIMEOUT`]
+/// (or the pool's own checkout timeout if that is longer).
+pub fn startup_checkout(pool: &DbPool, options: &PoolOptions) -> Result<PooledConn, r2d2::Error> {
+    pool.get_timeout(options.checkout_timeout.max(STARTUP_CHECKOUT_TIMEOUT))
+}
+
 /// Builds the pool; the first connection is made here so that a wrong URL
 /// or an unreachable server fails startup rather than the first request.
 pub fn open_pool(target: &DatabaseTarget, options: PoolOptions) -> Result<DbPool, OpenError> {
@@ -421,16 +435,38 @@ pub fn open_pool(target: &DatabaseTarget, options: PoolOptions) -> Result<DbPool
         }
     }
     drop(probe);
-    r2d2::Pool::builder()
+    let min_idle = options.min_idle.min(max_size);
+    let pool = r2d2::Pool::builder()
         .max_size(max_size)
-        .min_idle(Some(options.min_idle.min(max_size)))
+        .min_idle(Some(min_idle))
         .connection_timeout(options.checkout_timeout)
         // No `SELECT 1` before every use: a broken connection is marked by
         // `ConnectionHealth` and discarded by `has_broken`, and [`checkout`]
         // probes only connections that are suspect.
         .test_on_check_out(false)
-        .build(ConnectionManager::new(target.clone(), options.session))
-        .map_err(|e| OpenError::Connect(e.to_string()))
+        // Not `build`: it waits for `min_idle` connections only as long as
+        // the (short, request-time) checkout timeout, so a busy host could
+        // not start. We wait for them ourselves, with the startup budget.
+        .build_unchecked(ConnectionManager::new(target.clone(), options.session));
+    wait_for_idle_connections(&pool, min_idle, options.checkout_timeout.max(STARTUP_CHECKOUT_TIMEOUT))?;
+    Ok(pool)
+}
+
+/// Waits until the pool's background threads have opened `wanted`
+/// connections, so that startup's checkouts take those instead of asking
+/// for more (which would open more than `min_idle` at startup).
+fn wait_for_idle_connections(pool: &DbPool, wanted: u32, wait: Duration) -> Result<(), OpenError> {
+    let deadline = std::time::Instant::now() + wait;
+    while pool.state().connections < wanted {
+        if std::time::Instant::now() >= deadline {
+            return Err(OpenError::Connect(format!(
+                "the database did not accept {wanted} connection(s) within {} s",
+                wait.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
 }
 
 #[derive(QueryableByName)]

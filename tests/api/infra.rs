@@ -91,8 +91,12 @@ async fn head_options_and_unknown_methods_get_proper_answers() {
 
 /// Takes every connection of the app's pool, so that the next request
 /// meets a database that does not answer.
+/// Checks out every connection of the pool. Waits longer than the pool's
+/// (possibly very short) checkout timeout: on a busy host opening each
+/// connection can take longer than that, and the point is only to end up
+/// holding them all.
 fn exhaust_pool(app: &crate::helpers::TestApp) -> Vec<db::PooledConn> {
-    (0..app.state.db.max_size()).map(|_| app.state.db.get().unwrap()).collect()
+    (0..app.state.db.max_size()).map(|_| app.state.db.get_timeout(Duration::from_secs(30)).unwrap()).collect()
 }
 
 #[actix_web::test]

@@ -55,7 +55,11 @@ fn client(name: &str, wechat_app: Option<&str>) -> NewClient {
 
 impl Fin {
     async fn new(policy: UnlinkedPolicy) -> Self {
-        let world = World::new(policy).await;
+        Self::with(policy, |_| {}).await
+    }
+
+    async fn with(policy: UnlinkedPolicy, tweak: impl FnOnce(&mut wxfed::config::Settings)) -> Self {
+        let world = World::with(policy, tweak).await;
         let sim = &world.wechat;
         sim.add_app(MP, MP_SECRET, "miniprogram", Some(super::PLATFORM)).await;
         sim.add_app(MP2, MP2_SECRET, "miniprogram", Some(super::PLATFORM)).await;
@@ -566,4 +570,52 @@ async fn routed_codes_are_checked_before_wechat_redeems_them() {
     assert_eq!((status, body["reason"].as_str()), (400, Some("bad_routed_code")));
     let (_, own) = fin.facade(MP2, MP2_SECRET, &inner).await;
     assert!(own.get("openid").is_some(), "still redeemable by its own app: {own}");
+}
+
+/// Issue 10 item 7: once a client has spent its WeChat call budget, a
+/// token exchange is refused with 429 + Retry-After (RFC 6585 §4) before
+/// WeChat is called, so junk codes cannot burn the app's WeChat quota.
+#[actix_web::test]
+async fn a_spent_wechat_budget_refuses_the_exchange_before_calling_wechat() {
+    let fin = Fin::with(UnlinkedPolicy::Deny, |s| s.wechat_calls_per_client_per_minute = 2).await;
+    for _ in 0..2 {
+        assert_eq!(fin.mp_login("wx-alice", &[]).await.0, 400, "within the budget WeChat is asked");
+    }
+    let calls = fin.world.wechat.calls("/sns/jscode2session").await;
+    assert_eq!(calls, 2);
+    let code = fin.world.wechat.jscode(MP, "wx-alice").await;
+    let form = [("subject_token", code.as_str()), ("subject_token_type", JSCODE), ("grant_type", EXCHANGE)];
+    let refused = fin.world.app.token_request(&fin.mp_client, None, &form).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(fin.world.wechat.calls("/sns/jscode2session").await, calls, "WeChat was not called");
+}
+
+/// The facade spends the same budget (per app) and answers as WeChat
+/// itself would: errcode 45011, without calling WeChat.
+#[actix_web::test]
+async fn a_spent_wechat_budget_gives_the_facade_wechats_45011() {
+    let fin = Fin::with(UnlinkedPolicy::Deny, |s| s.wechat_calls_per_client_per_minute = 1).await;
+    let first = fin.world.wechat.jscode(MP, "wx-alice").await;
+    assert!(fin.facade(MP, MP_SECRET, &first).await.1["openid"].is_string());
+    let calls = fin.world.wechat.calls("/sns/jscode2session").await;
+    let second = fin.world.wechat.jscode(MP, "wx-alice").await;
+    let response = reqwest::Client::new()
+        .get(fin.world.app.url("/sns/jscode2session"))
+        .query(&[
+            ("appid", MP),
+            ("secret", MP_SECRET),
+            ("js_code", second.as_str()),
+            ("grant_type", "authorization_code"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["errcode"], 45011);
+    assert_eq!(fin.world.wechat.calls("/sns/jscode2session").await, calls, "WeChat was not called");
 }
