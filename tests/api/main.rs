@@ -8,6 +8,7 @@
 mod helpers;
 
 mod audit_chain;
+mod audit_checkpoints;
 mod audit_group_commit;
 mod cli;
 mod health;
