@@ -80,6 +80,7 @@ struct RawSettings {
     authorization_code_ttl_secs: u64,
     refresh_token_reuse_grace_secs: u64,
     key_reload_secs: u64,
+    audit_checkpoint_secs: u64,
     wechat_api_base: String,
     wechat_open_base: String,
     wechat_unlinked: UnlinkedPolicy,
@@ -134,6 +135,7 @@ impl Default for RawSettings {
             authorization_code_ttl_secs: 60,
             refresh_token_reuse_grace_secs: 5,
             key_reload_secs: 30,
+            audit_checkpoint_secs: 60,
             wechat_api_base: "https://api.weixin.qq.com".into(),
             wechat_open_base: "https://open.weixin.qq.com".into(),
             wechat_unlinked: UnlinkedPolicy::Deny,
@@ -224,6 +226,9 @@ pub struct Settings {
     /// How often each instance re-reads the signing keys (a rotation
     /// reaches every instance within this long).
     pub key_reload_secs: u64,
+    /// At most this often the chainer signs an audit checkpoint (issue 9
+    /// item 4); also once on shutdown.
+    pub audit_checkpoint_secs: u64,
     pub wechat: WechatSettings,
     pub default_locale: crate::i18n::Locale,
     /// A sensitive console action asks for the password again when the
@@ -431,6 +436,7 @@ impl Settings {
             password_hash_concurrency: raw.password_hash_concurrency.filter(|n| *n > 0).unwrap_or(cores),
             trusted_proxies,
             key_reload_secs: raw.key_reload_secs.clamp(1, 60),
+            audit_checkpoint_secs: raw.audit_checkpoint_secs.max(1),
             default_locale,
             admin_reauth_secs: raw.admin_reauth_secs.max(1),
             wechat: WechatSettings {

@@ -111,7 +111,13 @@ impl Application {
         let connections = http::middleware::ConnectionCounter::new(settings.trusted_proxies.clone(), limits);
         let keys = {
             let mut conn = db::startup_checkout(&backend.pool, &settings.database_pool)?;
-            KeyStore::load_or_init(&mut conn, &backend.secrets).map_err(|e| StartupError::Other(e.to_string()))?
+            let keys =
+                KeyStore::load_or_init(&mut conn, &backend.secrets).map_err(|e| StartupError::Other(e.to_string()))?;
+            // The audit key exists before the first checkpoint is due, so its
+            // creation is recorded at startup like the first signing keys.
+            crate::audit::checkpoint::ensure_key(&mut conn, &backend.secrets)
+                .map_err(|e| StartupError::Other(e.to_string()))?;
+            keys
         };
         let wechat = WechatClient::new(&settings.wechat).map_err(StartupError::Other)?;
         let state = AppState::new(settings, backend.pool, backend.secrets, passwords, keys, wechat);
@@ -177,6 +183,7 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .route(paths::LOGOUT, web::post().to(routes::logout::submit))
         .route(paths::CONSENTS, web::get().to(oidc::consent::list))
         .route(paths::CONSENTS_WITHDRAW, web::post().to(oidc::consent::withdraw))
+        .route(paths::AUDIT_CHECKPOINTS_JSON, web::get().to(routes::audit::checkpoints_json))
         // OpenID Provider.
         .route(paths::DISCOVERY, web::get().to(oidc::discovery::openid_configuration))
         .route(paths::JWKS, web::get().to(oidc::discovery::jwks))

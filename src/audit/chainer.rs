@@ -22,6 +22,8 @@
 use std::time::Duration;
 
 use super::chain;
+use super::checkpoint::{self, CheckpointError};
+use crate::db::audit::CheckpointRow;
 use crate::db::{self, DbConn};
 use crate::secrets::Secrets;
 use crate::state::AppState;
@@ -88,15 +90,57 @@ pub fn chain_pending_if_elected(conn: &mut DbConn, secrets: &Secrets) -> diesel:
     chain_until_empty(conn, secrets, false)
 }
 
+/// Signs a checkpoint of the head when the chain moved and the last
+/// checkpoint is at least `min_interval` old (issue 9 item 4). Takes the
+/// same locks as chaining (the chainer election, then the head row), so
+/// only the elected chainer signs and the head cannot move meanwhile.
+/// Returns `None` when nothing was due or another session is the chainer
+/// (and `wait` is false).
+pub fn checkpoint_if_due(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    min_interval: Duration,
+    wait: bool,
+) -> Result<Option<CheckpointRow>, CheckpointError> {
+    // Most rounds have nothing to sign: skip the write lock then.
+    if !checkpoint::is_due(conn, min_interval)? {
+        return Ok(None);
+    }
+    db::write_transaction(conn, |conn| {
+        if !db::audit::try_become_chainer(conn, wait)? {
+            return Ok(None);
+        }
+        db::audit::lock_head(conn)?;
+        checkpoint::sign_if_due(conn, secrets, min_interval)
+    })
+}
+
 /// One round of the background job: chain, then (when due) checkpoint.
-async fn round(state: &AppState, wait: bool) {
+/// `min_interval` zero (shutdown) signs whenever the chain moved.
+async fn round(state: &AppState, wait: bool, min_interval: Duration) {
     let secrets = state.secrets.clone();
     let result =
         db::run(&state.db, move |conn| chain_until_empty(conn, &secrets, wait).map_err(db::DbError::from)).await;
     if let Err(error) = result {
         // Retried next round; the events wait safely in audit_pending.
         tracing::warn!(%error, "chaining audit events failed; will retry");
+        return;
     }
+    let secrets = state.secrets.clone();
+    let result = db::run(&state.db, move |conn| {
+        Ok::<_, db::DbError>(checkpoint_if_due(conn, &secrets, min_interval, wait).map_err(|e| e.to_string()))
+    })
+    .await;
+    match result {
+        Ok(Ok(_)) => {}
+        // Retried next round: a checkpoint late by a round loses nothing.
+        Ok(Err(error)) => tracing::warn!(%error, "signing an audit checkpoint failed; will retry"),
+        Err(error) => tracing::warn!(%error, "signing an audit checkpoint failed; will retry"),
+    }
+}
+
+fn checkpoint_interval(state: &AppState) -> Duration {
+    Duration::from_secs(state.settings.audit_checkpoint_secs)
 }
 
 /// The background chainer every instance runs (only the elected one does
@@ -106,11 +150,12 @@ pub async fn run(state: AppState) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        round(&state, false).await;
+        round(&state, false, checkpoint_interval(&state)).await;
     }
 }
 
-/// On shutdown: chain what this instance (and others) recorded.
+/// On shutdown: chain what this instance (and others) recorded, and sign
+/// a checkpoint of the final head.
 pub async fn flush(state: &AppState) {
-    round(state, true).await;
+    round(state, true, Duration::ZERO).await;
 }

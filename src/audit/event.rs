@@ -38,6 +38,8 @@ pub enum Action {
     ClientSecretRotated,
     SigningKeyCreated,
     SigningKeyRotated,
+    AuditKeyCreated,
+    AuditKeyRotated,
     Authorization,
     ConsentGiven,
     ConsentWithdrawn,
@@ -87,6 +89,8 @@ impl Action {
             Self::ClientSecretRotated => "client.secret_rotated",
             Self::SigningKeyCreated => "signing_key.created",
             Self::SigningKeyRotated => "signing_key.rotated",
+            Self::AuditKeyCreated => "audit_key.created",
+            Self::AuditKeyRotated => "audit_key.rotated",
             Self::Authorization => "oidc.authorization",
             Self::ConsentGiven => "oidc.consent_given",
             Self::ConsentWithdrawn => "oidc.consent_withdrawn",
@@ -154,6 +158,8 @@ impl Action {
             | Self::UserSignedOutEverywhere
             | Self::SigningKeyCreated
             | Self::SigningKeyRotated
+            | Self::AuditKeyCreated
+            | Self::AuditKeyRotated
             | Self::WechatAppAdded
             | Self::WechatAppRemoved
             | Self::WechatAppSecretRotated

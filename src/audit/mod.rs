@@ -8,6 +8,7 @@
 
 pub mod chain;
 pub mod chainer;
+pub mod checkpoint;
 mod event;
 
 pub use chain::{VerifyReport, Violation, verify};

@@ -23,6 +23,39 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// The Ed25519 audit key that signs checkpoints (separate from the
+    /// master key).
+    #[command(subcommand)]
+    Key(AuditKeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditKeyCommand {
+    /// Print the current public key: base64 of its 32 raw bytes (created
+    /// on first use).
+    Show,
+    /// Retire the current key and create a new one; old public keys are
+    /// kept so the checkpoints they signed still verify.
+    Rotate,
+}
+
+#[derive(Serialize)]
+struct AuditKeyOut {
+    id: String,
+    alg: &'static str,
+    public_key: String,
+    created_at: String,
+}
+
+impl From<db::audit::AuditKeyRow> for AuditKeyOut {
+    fn from(key: db::audit::AuditKeyRow) -> Self {
+        Self {
+            id: key.id,
+            alg: "Ed25519",
+            public_key: key.public_key,
+            created_at: key.created_at.and_utc().to_rfc3339(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -61,13 +94,26 @@ pub fn run(command: AuditCommand, backend: &Backend, json: bool) -> Result<ExitC
     match command {
         AuditCommand::Verify => {
             let report = audit::verify(&mut conn, backend.secrets.audit_chain_key())?;
-            let mut text = match &report.violation {
-                None => format!("audit chain OK: {} events, last seq {}", report.events_checked, report.last_seq),
-                Some(violation) => format!(
+            // Checkpoints catch what the chain cannot: its newest rows cut
+            // off together with a matching edit of the head.
+            let (checkpoints_checked, checkpoint_violation) = audit::checkpoint::verify(&mut conn)?;
+            let mut text = match (&report.violation, &checkpoint_violation) {
+                (None, None) => format!(
+                    "audit chain OK: {} events, last seq {}; {checkpoints_checked} signed checkpoints OK",
+                    report.events_checked, report.last_seq
+                ),
+                (Some(violation), _) => format!(
                     "audit chain BROKEN: {violation}; the {} events before it are intact",
                     report.events_checked
                 ),
+                (None, Some(violation)) => format!(
+                    "audit chain BROKEN: {violation}; the {checkpoints_checked} checkpoints before it are intact"
+                ),
             };
+            if let (Some(_), Some(violation)) = (&report.violation, &checkpoint_violation) {
+                text.push_str(&format!("\nalso: {violation}"));
+            }
+            let valid = report.is_valid() && checkpoint_violation.is_none();
             // Not tampering: group commit chains events within about a
             // second; a backlog that stays means no chainer is running.
             if report.pending > 0 {
@@ -79,16 +125,31 @@ pub fn run(command: AuditCommand, backend: &Backend, json: bool) -> Result<ExitC
                 ));
             }
             let value = serde_json::json!({
-                "valid": report.is_valid(),
+                "valid": valid,
                 "events_checked": report.events_checked,
                 "last_seq": report.last_seq,
                 "violation": report.violation,
+                "checkpoints_checked": checkpoints_checked,
+                "checkpoint_violation": checkpoint_violation,
                 "pending": report.pending,
                 "oldest_pending": report.oldest_pending.map(|t| t.and_utc().to_rfc3339()),
                 "message": text,
             });
             print(json, &value, &text);
-            Ok(if report.is_valid() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        AuditCommand::Key(command) => {
+            let key = match command {
+                AuditKeyCommand::Show => audit::checkpoint::ensure_key(&mut conn, &backend.secrets),
+                AuditKeyCommand::Rotate => {
+                    audit::checkpoint::rotate_key(&mut conn, &backend.secrets, &crate::accounts::manage::Actor::cli().0)
+                }
+            }
+            .map_err(|e| CliError::Other(e.to_string()))?;
+            let out = AuditKeyOut::from(key);
+            let text = out.public_key.clone();
+            print(json, &out, &text);
+            Ok(ExitCode::SUCCESS)
         }
         AuditCommand::List { limit } => {
             let rows = db::audit::latest(&mut conn, limit.clamp(1, 10_000))?;

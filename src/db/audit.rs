@@ -1,10 +1,11 @@
-//! Queries on `audit_events`, `audit_pending` and `audit_chain_head`.
+//! Queries on `audit_events`, `audit_pending`, `audit_chain_head`,
+//! `audit_keys` and `audit_checkpoints`.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConn;
-use super::schema::{audit_chain_head, audit_events, audit_pending};
+use super::schema::{audit_chain_head, audit_checkpoints, audit_events, audit_keys, audit_pending};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events)]
@@ -191,4 +192,76 @@ pub fn latest_for_account(conn: &mut DbConn, account_id: &str, limit: i64) -> Qu
         .limit(limit)
         .select(AuditRow::as_select())
         .load(conn)
+}
+
+/// An Ed25519 audit key; `public_key` is base64 of its 32 raw bytes.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_keys)]
+pub struct AuditKeyRow {
+    pub id: String,
+    pub public_key: String,
+    pub sealed_private_key: String,
+    pub created_at: NaiveDateTime,
+    pub retired_at: Option<NaiveDateTime>,
+}
+
+/// The key that signs new checkpoints: the newest one not retired.
+pub fn current_audit_key(conn: &mut DbConn) -> QueryResult<Option<AuditKeyRow>> {
+    audit_keys::table
+        .filter(audit_keys::retired_at.is_null())
+        .order((audit_keys::created_at.desc(), audit_keys::id.desc()))
+        .select(AuditKeyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every audit key, oldest first (retired ones verify old checkpoints).
+pub fn all_audit_keys(conn: &mut DbConn) -> QueryResult<Vec<AuditKeyRow>> {
+    audit_keys::table
+        .order((audit_keys::created_at.asc(), audit_keys::id.asc()))
+        .select(AuditKeyRow::as_select())
+        .load(conn)
+}
+
+pub fn insert_audit_key(conn: &mut DbConn, row: &AuditKeyRow) -> QueryResult<()> {
+    diesel::insert_into(audit_keys::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// Retires every current key; returns how many.
+pub fn retire_audit_keys(conn: &mut DbConn, at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(audit_keys::table.filter(audit_keys::retired_at.is_null()))
+        .set(audit_keys::retired_at.eq(Some(at)))
+        .execute(conn)
+}
+
+/// A signed checkpoint; `signature` is base64 of the 64-byte Ed25519
+/// signature over `crate::audit::checkpoint::signed_bytes`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_checkpoints)]
+pub struct CheckpointRow {
+    pub seq: i64,
+    pub head_hash: String,
+    pub signed_at: NaiveDateTime,
+    pub prev_checkpoint_hash: Option<String>,
+    pub key_id: String,
+    pub signature: String,
+}
+
+pub fn latest_checkpoint(conn: &mut DbConn) -> QueryResult<Option<CheckpointRow>> {
+    audit_checkpoints::table
+        .order(audit_checkpoints::seq.desc())
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every checkpoint, oldest first.
+pub fn all_checkpoints(conn: &mut DbConn) -> QueryResult<Vec<CheckpointRow>> {
+    audit_checkpoints::table.order(audit_checkpoints::seq.asc()).select(CheckpointRow::as_select()).load(conn)
+}
+
+pub fn insert_checkpoint(conn: &mut DbConn, row: &CheckpointRow) -> QueryResult<()> {
+    diesel::insert_into(audit_checkpoints::table).values(row).execute(conn)?;
+    Ok(())
 }

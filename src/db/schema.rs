@@ -97,6 +97,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_keys (id) {
+        id -> Text,
+        public_key -> Text,
+        sealed_private_key -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (seq) {
+        seq -> BigInt,
+        head_hash -> Text,
+        signed_at -> Timestamp,
+        prev_checkpoint_hash -> Nullable<Text>,
+        key_id -> Text,
+        signature -> Text,
+    }
+}
+
+diesel::table! {
     settings (name) {
         name -> Text,
         value -> Text,

@@ -15,6 +15,8 @@ pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 pub const CONSENTS: &str = "/consents";
 pub const CONSENTS_WITHDRAW: &str = "/consents/withdraw";
+/// Signed audit checkpoints and the audit public keys (issue 9 item 4).
+pub const AUDIT_CHECKPOINTS_JSON: &str = "/audit/checkpoints.json";
 
 // OpenID Provider endpoints (relative to the issuer; discovery advertises them).
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";

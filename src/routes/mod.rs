@@ -1,6 +1,7 @@
 //! HTTP handlers: thin — extract, call one domain function, map the result.
 
 pub mod assets;
+pub mod audit;
 pub mod health;
 pub mod home;
 pub mod lang;

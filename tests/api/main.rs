@@ -9,6 +9,7 @@ mod helpers;
 
 mod admin;
 mod audit_chain;
+mod audit_checkpoints;
 mod audit_group_commit;
 mod cli;
 mod health;
