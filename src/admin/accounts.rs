@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::Admin;
-use super::form::{self, Fields};
+use super::form::{self, AdminForm, ConsoleForm, SensitiveForm};
 use super::text::t;
 use super::views::{
     self, AccountListRow, AccountPage, AccountsPage, ConsentView, EventView, GrantView, IdentityView, NewAccountPage,
@@ -263,19 +263,13 @@ async fn apply<T: Send + 'static>(
     }
 }
 
-type FormFields = web::Form<Fields>;
-
 pub async fn update_profile(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
     path: web::Path<String>,
-    form: FormFields,
+    form: AdminForm,
 ) -> Result<HttpResponse, AppError> {
-    let (id, fields) = (path.into_inner(), form.into_inner());
-    if let Some(response) = form::gate(&req, &state, &admin, &fields, false)? {
-        return Ok(response);
-    }
+    let (id, ConsoleForm { admin, fields }) = (path.into_inner(), form);
     let update = ProfileUpdate {
         display_name: Some(form::get(&fields, "display_name").to_owned()),
         email: Some(form::get(&fields, "email").to_owned()),
@@ -291,14 +285,10 @@ pub async fn update_profile(
 pub async fn set_status(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
     path: web::Path<String>,
-    form: FormFields,
+    form: SensitiveForm,
 ) -> Result<HttpResponse, AppError> {
-    let (id, fields) = (path.into_inner(), form.into_inner());
-    if let Some(response) = form::gate(&req, &state, &admin, &fields, true)? {
-        return Ok(response);
-    }
+    let (id, ConsoleForm { admin, fields }) = (path.into_inner(), form);
     let status = match form::get(&fields, "status") {
         "active" => AccountStatus::Active,
         "disabled" => AccountStatus::Disabled,
@@ -316,14 +306,10 @@ pub async fn set_status(
 pub async fn set_roles(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
     path: web::Path<String>,
-    form: FormFields,
+    form: SensitiveForm,
 ) -> Result<HttpResponse, AppError> {
-    let (id, fields) = (path.into_inner(), form.into_inner());
-    if let Some(response) = form::gate(&req, &state, &admin, &fields, true)? {
-        return Ok(response);
-    }
+    let (id, ConsoleForm { admin, fields }) = (path.into_inner(), form);
     let mut roles = Vec::new();
     for value in form::all(&fields, "role") {
         roles.push(value.parse::<Role>().map_err(|_| AppError::BadRequest(t("admin-error-bad-role")))?);
@@ -342,14 +328,10 @@ pub async fn set_roles(
 pub async fn reset_password(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
     path: web::Path<String>,
-    form: FormFields,
+    form: SensitiveForm,
 ) -> Result<HttpResponse, AppError> {
-    let (id, fields) = (path.into_inner(), form.into_inner());
-    if let Some(response) = form::gate(&req, &state, &admin, &fields, true)? {
-        return Ok(response);
-    }
+    let (id, ConsoleForm { admin, fields }) = (path.into_inner(), form);
     let (password, generated) = match form::get(&fields, "mode") {
         "generate" => (crate::secrets::random_token().chars().take(20).collect::<String>(), true),
         "set" => {
@@ -383,15 +365,11 @@ pub async fn reset_password(
 pub async fn reveal(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
     meta: RequestMeta,
     path: web::Path<String>,
-    form: FormFields,
+    form: AdminForm,
 ) -> Result<HttpResponse, AppError> {
-    let (id, fields) = (path.into_inner(), form.into_inner());
-    if let Some(response) = form::gate(&req, &state, &admin, &fields, false)? {
-        return Ok(response);
-    }
+    let (id, admin) = (path.into_inner(), form.admin);
     let event = AuditEvent::success(Action::AdminIdentifiersRevealed)
         .with_actor(format!("account:{}", admin.account.id))
         .with_account(id.as_str())
@@ -404,14 +382,10 @@ pub async fn reveal(
 pub async fn revoke_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
     path: web::Path<String>,
-    form: FormFields,
+    form: AdminForm,
 ) -> Result<HttpResponse, AppError> {
-    let (id, fields) = (path.into_inner(), form.into_inner());
-    if let Some(response) = form::gate(&req, &state, &admin, &fields, false)? {
-        return Ok(response);
-    }
+    let (id, ConsoleForm { admin, fields }) = (path.into_inner(), form);
     let one = match form::get(&fields, "session") {
         "all" => None,
         hash => Some(hash.to_owned()),
@@ -426,14 +400,10 @@ pub async fn revoke_sessions(
 pub async fn revoke_grant(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
     path: web::Path<String>,
-    form: FormFields,
+    form: AdminForm,
 ) -> Result<HttpResponse, AppError> {
-    let (id, fields) = (path.into_inner(), form.into_inner());
-    if let Some(response) = form::gate(&req, &state, &admin, &fields, false)? {
-        return Ok(response);
-    }
+    let (id, ConsoleForm { admin, fields }) = (path.into_inner(), form);
     let grant = form::get(&fields, "grant").to_owned();
     let (secrets, actor, target) = (state.secrets.clone(), admin.actor(), id.clone());
     apply(&req, &state, &admin, id, move |conn| manage::revoke_grant_of(conn, &secrets, &actor, &target, &grant)).await
@@ -442,14 +412,10 @@ pub async fn revoke_grant(
 pub async fn withdraw_consent(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
     path: web::Path<String>,
-    form: FormFields,
+    form: AdminForm,
 ) -> Result<HttpResponse, AppError> {
-    let (id, fields) = (path.into_inner(), form.into_inner());
-    if let Some(response) = form::gate(&req, &state, &admin, &fields, false)? {
-        return Ok(response);
-    }
+    let (id, ConsoleForm { admin, fields }) = (path.into_inner(), form);
     let client = form::get(&fields, "client").to_owned();
     let (secrets, actor, target) = (state.secrets.clone(), admin.actor(), id.clone());
     apply(&req, &state, &admin, id, move |conn| manage::withdraw_consent_of(conn, &secrets, &actor, &target, &client))
@@ -463,16 +429,8 @@ pub async fn new_form(req: HttpRequest, state: web::Data<AppState>, admin: Admin
     render::page_with(builder, &page)
 }
 
-pub async fn create(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: Admin,
-    form: FormFields,
-) -> Result<HttpResponse, AppError> {
-    let fields = form.into_inner();
-    if let Some(response) = form::gate(&req, &state, &admin, &fields, false)? {
-        return Ok(response);
-    }
+pub async fn create(req: HttpRequest, state: web::Data<AppState>, form: AdminForm) -> Result<HttpResponse, AppError> {
+    let ConsoleForm { admin, fields } = form;
     let new = NewAccount {
         username: form::get(&fields, "username").to_owned(),
         display_name: Some(form::get(&fields, "display_name").to_owned()),

@@ -2,8 +2,17 @@
 //! first asks for the password must carry its fields through the
 //! re-authentication page unchanged, so handlers read them from here
 //! rather than from a typed struct.
+//!
+//! [`AdminForm`] and [`SensitiveForm`] are the extractors every console
+//! POST takes: the admin principal, the form, its CSRF token checked and,
+//! for a sensitive action, a recent authentication (issue 8 §1, §8).
 
-use actix_web::{HttpRequest, HttpResponse};
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::InternalError;
+use actix_web::{FromRequest, HttpRequest, web};
 
 use super::{Admin, reauth};
 use crate::error::AppError;
@@ -22,21 +31,56 @@ pub fn all<'a>(fields: &'a Fields, name: &str) -> Vec<&'a str> {
     fields.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
 }
 
-/// Whether the action may go ahead: the CSRF token must match, and for a
-/// sensitive action the session's authentication must be recent. Returns
-/// the response to send instead (the password prompt) when it is stale.
-pub fn gate(
-    req: &HttpRequest,
-    state: &AppState,
-    admin: &Admin,
-    fields: &Fields,
-    sensitive: bool,
-) -> Result<Option<HttpResponse>, AppError> {
-    if !csrf::verify(req, state, Some(get(fields, csrf::FIELD))) {
-        return Err(AppError::Forbidden(super::text::t("admin-error-csrf")));
+/// A CSRF-checked console form posted by an admin. With `SENSITIVE`, an
+/// admin whose authentication is older than `WXFED_ADMIN_REAUTH_SECS` gets
+/// the password prompt (carrying these fields) instead of the handler.
+#[derive(Debug)]
+pub struct ConsoleForm<const SENSITIVE: bool> {
+    pub admin: Admin,
+    pub fields: Fields,
+}
+
+/// An ordinary console action.
+pub type AdminForm = ConsoleForm<false>;
+/// A sensitive console action (link, unlink, merge, import, roles, status,
+/// password, secrets, keys, removals): needs a recent authentication.
+pub type SensitiveForm = ConsoleForm<true>;
+
+impl<const SENSITIVE: bool> ConsoleForm<SENSITIVE> {
+    /// The first value of `name`, or "".
+    pub fn get(&self, name: &str) -> &str {
+        get(&self.fields, name)
     }
-    if sensitive && !admin.authenticated_recently(state) {
-        return Ok(Some(reauth::prompt(req, state, admin, req.path(), fields, None)));
+
+    /// Every value of `name`.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        all(&self.fields, name)
     }
-    Ok(None)
+}
+
+impl<const SENSITIVE: bool> FromRequest for ConsoleForm<SENSITIVE> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let admin = Admin::from_request(&req, payload);
+        let form = web::Form::<Fields>::from_request(&req, payload);
+        Box::pin(async move {
+            // The principal first: a stranger learns nothing about the form.
+            let admin = admin.await?;
+            let fields = form.await?.into_inner();
+            let Some(state) = req.app_data::<web::Data<AppState>>() else {
+                return Err(AppError::Internal("no application state".into()).into());
+            };
+            if !csrf::verify(&req, state, Some(get(&fields, csrf::FIELD))) {
+                return Err(AppError::Forbidden(super::text::t("admin-error-csrf")).into());
+            }
+            if SENSITIVE && !admin.authenticated_recently(state) {
+                let prompt = reauth::prompt(&req, state, &admin, req.path(), &fields, None);
+                return Err(InternalError::from_response("re-authentication required", prompt).into());
+            }
+            Ok(Self { admin, fields })
+        })
+    }
 }

@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::Admin;
-use super::form::{self, Fields};
+use super::form::{self, AdminForm, ConsoleForm, Fields};
 use super::principal::reauth_window_secs;
 use super::text::t;
 use super::views::{ContinuePage, ReauthPage};
@@ -66,14 +66,10 @@ pub fn prompt(
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
     meta: RequestMeta,
-    form: web::Form<Fields>,
+    form: AdminForm,
 ) -> Result<HttpResponse, AppError> {
-    let fields = form.into_inner();
-    if !csrf::verify(&req, &state, Some(form::get(&fields, csrf::FIELD))) {
-        return Err(AppError::Forbidden(t("admin-error-csrf")));
-    }
+    let ConsoleForm { admin, fields } = form;
     let action = form::get(&fields, "action").to_owned();
     if !is_console_action(&action) {
         return Err(AppError::BadRequest(t("admin-error-bad-action")));

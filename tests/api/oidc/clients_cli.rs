@@ -7,7 +7,13 @@ fn cli(db: &TestDb, args: &[&str]) -> serde_json::Value {
     let mut args = args.to_vec();
     args.push("--json");
     let output = wxfed_cli(&args, &db.cli_env(), None, None);
-    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{args:?}: {} (stderr: {}; stdout: {})",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
