@@ -108,7 +108,11 @@ pub fn current_key(conn: &mut DbConn, secrets: &Secrets) -> Result<AuditKeyRow, 
     }
     let key = new_key_row(secrets)?;
     db::audit::insert_audit_key(conn, &key)?;
-    super::append(conn, secrets, &AuditEvent::success(Action::AuditKeyCreated).with_detail("key_id", key.id.clone()))?;
+    super::append(
+        conn,
+        secrets,
+        &AuditEvent::success(Action::AuditKeyCreated).with_actor("system").with_detail("key_id", key.id.clone()),
+    )?;
     Ok(key)
 }
 
