@@ -152,6 +152,9 @@ struct ConnectionHealth {
     last_used: Option<std::time::Instant>,
     /// [`FAILURE_EPOCH`] when this connection was last known good.
     epoch: u64,
+    /// Statements sent on this connection (each a round trip): how many a
+    /// request costs is logged with it (see [`run`]).
+    statements: u64,
 }
 
 /// Bumped whenever any connection of this process fails with a
@@ -161,6 +164,9 @@ static FAILURE_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 
 impl diesel::connection::Instrumentation for ConnectionHealth {
     fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            self.statements += 1;
+        }
         if let diesel::connection::InstrumentationEvent::FinishQuery { error, .. } = event {
             self.last_used = Some(std::time::Instant::now());
             if let Some(error) = error
@@ -269,6 +275,8 @@ pub fn establish_with(target: &DatabaseTarget, limits: &SessionLimits) -> Result
         DatabaseTarget::Sqlite(path) => {
             create_private_file(path);
             let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
+            // Only to count statements: SQLite has no connection to lose.
+            conn.set_instrumentation(ConnectionHealth::default());
             // WAL lets readers run beside the writer; busy_timeout makes a
             // writer wait for the lock instead of failing at once.
             conn.batch_execute(
@@ -308,6 +316,34 @@ pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(dir)
+}
+
+fn statements_of(conn: &mut DbConn) -> u64 {
+    let health = match conn {
+        DbConn::Postgresql(pg) => pg.instrumentation().downcast_mut::<ConnectionHealth>(),
+        DbConn::Sqlite(sqlite) => sqlite.instrumentation().downcast_mut::<ConnectionHealth>(),
+    };
+    health.map_or(0, |h| h.statements)
+}
+
+tokio::task_local! {
+    /// Statements the current request has sent so far (set by the request
+    /// middleware with [`count_statements`]).
+    static REQUEST_STATEMENTS: std::cell::Cell<u64>;
+}
+
+/// Runs `future` (a request) counting the database statements that every
+/// [`run`] inside it sends; returns its output and the count. Issue 11:
+/// the token path should cost no more round trips than its semantics
+/// need, and this is how they are measured (the `db_statements` field of
+/// each `request finished` log line).
+pub async fn count_statements<T>(future: impl Future<Output = T>) -> (T, u64) {
+    REQUEST_STATEMENTS
+        .scope(std::cell::Cell::new(0), async move {
+            let output = future.await;
+            (output, REQUEST_STATEMENTS.with(std::cell::Cell::get))
+        })
+        .await
 }
 
 fn health_of(conn: &mut DbConn) -> Option<&mut ConnectionHealth> {
@@ -631,12 +667,19 @@ where
     E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = checkout(&pool)?;
-        f(&mut conn)
+    let (result, statements) = actix_web::web::block(move || {
+        let mut conn = match checkout(&pool) {
+            Ok(conn) => conn,
+            Err(error) => return (Err(E::from(error)), 0),
+        };
+        let before = statements_of(&mut conn);
+        let result = f(&mut conn);
+        (result, statements_of(&mut conn).saturating_sub(before))
     })
     .await
-    .map_err(|_| E::from(DbError::Canceled))?
+    .map_err(|_| E::from(DbError::Canceled))?;
+    let _ = REQUEST_STATEMENTS.try_with(|count| count.set(count.get() + statements));
+    result
 }
 
 /// True for a unique-constraint violation (a lost race on an insert).

@@ -68,7 +68,7 @@ pub async fn request_context(
         path = %req.path(),
     );
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let (result, db_statements) = crate::db::count_statements(next.call(req).instrument(span.clone())).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(response) => {
@@ -87,7 +87,7 @@ pub async fn request_context(
                 response = response.map_body(|_, _| BoxBody::new(()));
             }
             let status = response.status().as_u16();
-            span.in_scope(|| tracing::info!(status, elapsed_ms, "request finished"));
+            span.in_scope(|| tracing::info!(status, elapsed_ms, db_statements, "request finished"));
             let headers = response.headers_mut();
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 headers.insert(HeaderName::from_static("x-request-id"), value);
@@ -96,7 +96,7 @@ pub async fn request_context(
             Ok(response.map_into_right_body())
         }
         Err(error) => {
-            span.in_scope(|| tracing::warn!(elapsed_ms, "request failed before a response"));
+            span.in_scope(|| tracing::warn!(elapsed_ms, db_statements, "request failed before a response"));
             Err(error)
         }
     }

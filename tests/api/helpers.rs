@@ -251,3 +251,50 @@ pub fn count(db: &TestDb, table: &str) -> i64 {
     let mut conn = db.connect();
     diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result::<Count>(&mut conn).unwrap().n
 }
+
+/// `wxfed serve` as its own process (tests that read its logs), killed
+/// when dropped.
+pub struct ServerProcess {
+    pub address: String,
+    child: Option<std::process::Child>,
+}
+
+impl ServerProcess {
+    /// Starts the binary with exactly `env` (plus a free `WXFED_BIND` and
+    /// the matching `WXFED_ISSUER`) and waits until it is ready.
+    pub async fn start(env: &[(String, String)]) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = format!("http://127.0.0.1:{port}");
+        let mut server = Command::new(env!("CARGO_BIN_EXE_wxfed"));
+        server.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in env {
+            server.env(k, v);
+        }
+        server.env("WXFED_BIND", format!("127.0.0.1:{port}")).env("WXFED_ISSUER", &address);
+        let child = server.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let this = Self { address, child: Some(child) };
+        let probe = new_client();
+        for _ in 0..100 {
+            if probe.get(format!("{}/readyz", this.address)).send().await.is_ok_and(|r| r.status() == 200) {
+                return this;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("wxfed serve did not become ready");
+    }
+
+    /// Stops the server and returns everything it printed.
+    pub fn finish(mut self) -> Output {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+        }
+    }
+}

@@ -8,6 +8,7 @@ mod consent;
 mod end_session;
 mod flow;
 mod keys;
+mod round_trips;
 mod token;
 mod userinfo_introspect;
 

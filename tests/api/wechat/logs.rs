@@ -1,10 +1,7 @@
 //! The log output of a whole WeChat login holds no secret or identifier.
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
-
 use super::{WEB_APPID, WEB_SECRET, Wechat, urlencode};
-use crate::helpers::{TestDb, new_client, wxfed_cli};
+use crate::helpers::{ServerProcess, TestDb, new_client, wxfed_cli};
 
 #[actix_web::test]
 async fn a_full_wechat_login_logs_no_code_token_session_key_openid_or_unionid() {
@@ -12,12 +9,8 @@ async fn a_full_wechat_login_logs_no_code_token_session_key_openid_or_unionid() 
     wechat.add_app(WEB_APPID, WEB_SECRET, "website", Some(super::PLATFORM)).await;
     wechat.add_user("wx-alice", "Alice WX").await;
     let db = TestDb::new();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let address = format!("http://127.0.0.1:{port}");
     let mut env = db.cli_env();
     for (key, value) in [
-        ("WXFED_BIND", format!("127.0.0.1:{port}")),
-        ("WXFED_ISSUER", address.clone()),
         ("WXFED_WECHAT_API_BASE", wechat.base.clone()),
         ("WXFED_WECHAT_OPEN_BASE", wechat.base.clone()),
         ("WXFED_WECHAT_UNLINKED", "create".into()),
@@ -46,23 +39,9 @@ async fn a_full_wechat_login_logs_no_code_token_session_key_openid_or_unionid() 
     );
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_wxfed"));
-    server.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in &env {
-        server.env(k, v);
-    }
-    let child = server.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let guard = KillOnDrop(Some(child));
+    let server = ServerProcess::start(&env).await;
+    let address = server.address.clone();
     let browser = new_client();
-    let mut ready = false;
-    for _ in 0..100 {
-        if browser.get(format!("{address}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
-            ready = true;
-            break;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "wxfed started");
 
     let start = browser.get(format!("{address}/login/wechat?return_to=/")).send().await.unwrap();
     let location = start.headers()["location"].to_str().unwrap().to_owned();
@@ -84,7 +63,7 @@ async fn a_full_wechat_login_logs_no_code_token_session_key_openid_or_unionid() 
     let session = session.trim_start_matches("wxfed_session=").split(';').next().unwrap().to_owned();
     assert_eq!(browser.get(format!("{address}/")).send().await.unwrap().status(), 200);
 
-    let output = guard.finish();
+    let output = server.finish();
     let logs = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(logs.contains("request finished"), "the server did log: {logs}");
     let (openid, unionid) = wechat.identity("wx-alice", WEB_APPID).await;
@@ -97,23 +76,5 @@ async fn a_full_wechat_login_logs_no_code_token_session_key_openid_or_unionid() 
         ("session cookie", session),
     ] {
         assert!(!logs.contains(&secret), "the {what} appears in the logs");
-    }
-}
-
-struct KillOnDrop(Option<std::process::Child>);
-
-impl KillOnDrop {
-    fn finish(mut self) -> std::process::Output {
-        let mut child = self.0.take().unwrap();
-        let _ = child.kill();
-        child.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-        }
     }
 }
