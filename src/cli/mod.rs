@@ -5,6 +5,7 @@
 
 mod audit;
 mod client;
+mod migrate_data;
 mod output;
 mod user;
 mod wechat;
@@ -49,6 +50,10 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Copy everything from a SQLite database into a new, empty PostgreSQL
+    /// database (accounts, identities, clients, keys, grants, the whole
+    /// audit trail), then verify the counts and the audit chain there.
+    MigrateData(migrate_data::MigrateDataArgs),
     /// Manage enterprise accounts.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -118,6 +123,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     let settings = Settings::load(cli.config.as_deref())?;
+    if let Command::MigrateData(args) = &cli.command {
+        telemetry::init(settings.log_format, "warn", true);
+        return migrate_data::run(args, &settings, cli.json);
+    }
     match cli.command {
         Command::Serve => {
             telemetry::init(settings.log_format, &settings.log_level, false);
@@ -148,7 +157,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 }
                 Command::Identity(command) => wechat::run_identity(command, &backend, cli.json),
                 Command::Keys(command) => keys(command, &backend, &settings, cli.json),
-                Command::Serve => Ok(ExitCode::SUCCESS),
+                Command::Serve | Command::MigrateData(_) => Ok(ExitCode::SUCCESS),
             };
             // Chain the events this command recorded (group commit): a
             // CLI-only installation has no server to do it.

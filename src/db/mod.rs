@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod copy;
 pub mod grants;
 pub mod schema;
 pub mod sessions;

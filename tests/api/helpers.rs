@@ -23,9 +23,19 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new() -> Self {
+        Self::on(std::env::var("WXFED_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()))
+    }
+
+    /// A SQLite database whatever the suite's backend (a source for
+    /// `migrate-data`).
+    pub fn sqlite() -> Self {
+        Self::on(None)
+    }
+
+    fn on(postgres_admin_url: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let master_key = wxfed::secrets::generate_master_key();
-        match std::env::var("WXFED_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+        match postgres_admin_url {
             Some(admin_url) => {
                 let name = format!("wxfed_test_{}", uuid::Uuid::new_v4().simple());
                 let mut admin = db::establish(&DatabaseTarget::parse(&admin_url).unwrap()).unwrap();

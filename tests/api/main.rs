@@ -16,6 +16,7 @@ mod health;
 mod i18n;
 mod infra;
 mod login;
+mod migrate_data;
 mod migrations;
 mod oidc;
 mod pg_restart;
