@@ -44,6 +44,8 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 struct RawSettings {
     bind: String,
+    /// Where `GET /metrics` (Prometheus) is served; unset: nowhere.
+    metrics_bind: Option<String>,
     issuer: Option<String>,
     data_dir: PathBuf,
     database_url: Option<SecretString>,
@@ -99,6 +101,7 @@ impl Default for RawSettings {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".into(),
+            metrics_bind: None,
             issuer: None,
             data_dir: PathBuf::from("wxfed-data"),
             database_url: None,
@@ -186,6 +189,9 @@ pub enum MasterKeySource {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// `WXFED_METRICS_BIND`: the address of the Prometheus endpoint, apart
+    /// from the public one; `None` (the default) serves no metrics.
+    pub metrics_bind: Option<SocketAddr>,
     /// Without a trailing slash, exactly as it appears in tokens.
     pub issuer: String,
     pub data_dir: PathBuf,
@@ -312,6 +318,12 @@ impl Settings {
         let bind: SocketAddr = raw.bind.parse().map_err(|_| {
             invalid("bind (WXFED_BIND)", format!("`{}` is not an address like 127.0.0.1:8080", raw.bind))
         })?;
+        let metrics_bind = match raw.metrics_bind.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(value) => Some(value.parse::<SocketAddr>().map_err(|_| {
+                invalid("metrics_bind (WXFED_METRICS_BIND)", format!("`{value}` is not an address like 127.0.0.1:9090"))
+            })?),
+        };
         let issuer = match raw.issuer {
             Some(issuer) => validate_issuer(&issuer)?,
             None => {
@@ -399,6 +411,7 @@ impl Settings {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             bind,
+            metrics_bind,
             issuer,
             data_dir: raw.data_dir,
             database,

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod i18n;
+pub mod metrics;
 pub mod oidc;
 pub mod routes;
 pub mod secrets;

@@ -91,6 +91,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// The Prometheus endpoint's port and server (issue 12 §2).
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -120,8 +122,13 @@ impl Application {
             keys
         };
         let wechat = WechatClient::new(&settings.wechat).map_err(StartupError::Other)?;
+        let metrics_bind = settings.metrics_bind;
         let state = AppState::new(settings, backend.pool, backend.secrets, passwords, keys, wechat);
         let data = web::Data::new(state.clone());
+        let metrics = match metrics_bind {
+            Some(address) => Some(metrics_server(address, data.clone())?),
+            None => None,
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -140,11 +147,16 @@ impl Application {
         .listen(listener)
         .map_err(|e| StartupError::Other(e.to_string()))?
         .run();
-        Ok(Self { port, server, state })
+        Ok(Self { port, server, state, metrics })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the metrics endpoint, when `WXFED_METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn state(&self) -> &AppState {
@@ -156,7 +168,15 @@ impl Application {
         let sweeper = actix_web::rt::spawn(sweep_sessions(self.state.clone()));
         let key_reloader = actix_web::rt::spawn(reload_keys(self.state.clone()));
         let audit_chainer = actix_web::rt::spawn(crate::audit::chainer::run(self.state.clone()));
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, actix_web::rt::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         sweeper.abort();
         key_reloader.abort();
         audit_chainer.abort();
@@ -207,6 +227,25 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .route(paths::JSCODE2SESSION, web::post().to(facade::jscode2session))
         // The admin console: every /admin path is listed in admin::routes.
         .configure(crate::admin::routes);
+}
+
+/// `GET /metrics` on its own address and one worker: scrapes never
+/// compete with the public listener's workers, and the public listener
+/// never serves metrics.
+fn metrics_server(address: std::net::SocketAddr, data: web::Data<AppState>) -> Result<(u16, Server), StartupError> {
+    crate::metrics::install();
+    let listener =
+        TcpListener::bind(address).map_err(|e| StartupError::Bind(format!("{address} (WXFED_METRICS_BIND)"), e))?;
+    let port = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?.port();
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).route(paths::METRICS, web::get().to(crate::metrics::scrape))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(|e| StartupError::Other(e.to_string()))?
+    .run();
+    Ok((port, server))
 }
 
 /// Bad form bodies get a clear 400 page instead of actix's plain text.

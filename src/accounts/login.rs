@@ -93,6 +93,20 @@ async fn authenticate(
     on_success: OnSuccess,
     meta: &RequestMeta,
 ) -> Result<Authenticated, LoginError> {
+    let result = check_and_authenticate(state, username, password, on_success, meta).await;
+    if !matches!(result, Err(LoginError::Db(_) | LoginError::Hash(_))) {
+        crate::metrics::throttle("login", !matches!(result, Err(LoginError::Throttled { .. })));
+    }
+    result
+}
+
+async fn check_and_authenticate(
+    state: &AppState,
+    username: &str,
+    password: SecretString,
+    on_success: OnSuccess,
+    meta: &RequestMeta,
+) -> Result<Authenticated, LoginError> {
     let username_key = Username::parse(username).map(|u| u.key()).unwrap_or_default();
     let throttle = state.throttle_policy;
     let keys = throttle.login_keys(&username_key, &meta.ip);

@@ -272,6 +272,7 @@ pub async fn spend_wechat_call(
         })
     })
     .await?;
+    crate::metrics::throttle("wechat_call", verdict.is_none());
     match verdict {
         Some(retry_after_secs) => Err(WechatBudgetError::Exhausted { retry_after_secs }),
         None => Ok(()),

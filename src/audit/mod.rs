@@ -22,7 +22,13 @@ use crate::secrets::Secrets;
 /// chained later by the chainer (group commit: no database-wide lock is
 /// taken here). Returns its pending id, which orders it for the chainer.
 pub fn append(conn: &mut DbConn, _secrets: &Secrets, event: &AuditEvent) -> diesel::QueryResult<i64> {
-    db::audit::insert_pending(conn, &chain::pending(event, db::now()))
+    let seq = db::audit::insert_pending(conn, &chain::pending(event, db::now()))?;
+    // Every login attempt is an audit event: counting them here counts
+    // every surface (password, WeChat, re-authentication) the same way.
+    if let Some(surface) = event.action.as_str().strip_prefix("login.") {
+        crate::metrics::login(surface, event.outcome.as_str());
+    }
+    Ok(seq)
 }
 
 /// Records `event` in a transaction of its own (for events that change

@@ -533,7 +533,10 @@ pub fn checkout(pool: &DbPool) -> Result<PooledConn, DbError> {
     // Every pooled connection can be dead after a restart; one more try
     // than that opens a fresh connection.
     for _ in 0..=pool.max_size() {
-        let mut conn = pool.get()?;
+        let waited = std::time::Instant::now();
+        let got = pool.get();
+        crate::metrics::pool_wait(waited.elapsed().as_secs_f64());
+        let mut conn = got?;
         if !needs_probe(&mut conn) {
             return Ok(conn);
         }

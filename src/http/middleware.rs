@@ -88,6 +88,9 @@ pub async fn request_context(
             }
             let status = response.status().as_u16();
             span.in_scope(|| tracing::info!(status, elapsed_ms, db_statements, "request finished"));
+            // The route's pattern, never the raw path: bounded label values.
+            let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+            crate::metrics::request_finished(&route, response.request().method().as_str(), status, elapsed_ms / 1000.0);
             let headers = response.headers_mut();
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 headers.insert(HeaderName::from_static("x-request-id"), value);

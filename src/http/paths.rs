@@ -21,6 +21,8 @@ pub const AUDIT_CHECKPOINTS_JSON: &str = "/audit/checkpoints.json";
 // OpenID Provider endpoints (relative to the issuer; discovery advertises them).
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const JWKS: &str = "/jwks.json";
+/// Prometheus metrics, served only on `WXFED_METRICS_BIND`.
+pub const METRICS: &str = "/metrics";
 pub const AUTHORIZE: &str = "/authorize";
 pub const AUTHORIZE_CONSENT: &str = "/authorize/consent";
 pub const TOKEN: &str = "/token";

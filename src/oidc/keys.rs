@@ -56,6 +56,7 @@ struct Signer {
     not_before: Option<NaiveDateTime>,
     /// Set once a newer key of the same algorithm has (or will have) taken over.
     retired_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
 }
 
 impl Signer {
@@ -82,6 +83,16 @@ impl KeySet {
     pub fn signing_key(&self, alg: SigningAlgorithm) -> Option<&SigningKey> {
         let now = db::now();
         self.signers.get(&alg)?.iter().find(|s| s.signs_at(now)).map(|s| &s.key)
+    }
+
+    /// When each algorithm's signing key (the one signing now) was made:
+    /// key age is a metric operators alert on.
+    pub fn signing_key_creation_times(&self) -> Vec<(&'static str, NaiveDateTime)> {
+        let now = db::now();
+        self.signers
+            .iter()
+            .filter_map(|(alg, signers)| signers.iter().find(|s| s.signs_at(now)).map(|s| (alg.as_str(), s.created_at)))
+            .collect()
     }
 
     pub fn by_kid(&self, kid: &str) -> Option<&SigningKey> {
@@ -112,6 +123,7 @@ impl KeySet {
                 key: key.clone(),
                 not_before: row.not_before_signing,
                 retired_at: row.retired_at,
+                created_at: row.created_at,
             });
             by_kid.insert(row.kid, key);
         }

@@ -57,6 +57,19 @@ impl WechatError {
         }
     }
 
+    /// A bounded name for the kind of failure (metrics label).
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::InvalidCode(_) => "invalid_code",
+            Self::Temporary(_) => "temporary",
+            Self::Configuration { .. } => "configuration",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::Blocked(_) => "blocked",
+            Self::Other(_) => "other",
+            Self::Unreachable(_) => "transport",
+        }
+    }
+
     /// The errcode, if WeChat gave one (for the audit trail).
     pub fn errcode(&self) -> Option<i64> {
         match self {
@@ -199,6 +212,7 @@ impl WechatClient {
         build: impl Fn() -> reqwest::RequestBuilder,
         endpoint: &'static str,
     ) -> Result<T, WechatError> {
+        let started = std::time::Instant::now();
         let value = match self.send(build()).await {
             Err(WechatError::Temporary(-1)) => {
                 tracing::warn!(endpoint, "WeChat answered -1 (busy); retrying once");
@@ -207,12 +221,13 @@ impl WechatClient {
             }
             other => other,
         };
-        let value = value.inspect_err(|error| log_failure(endpoint, error))?;
-        serde_json::from_value(value).map_err(|_| {
-            let error = WechatError::Unreachable(format!("unexpected answer from {endpoint}"));
-            log_failure(endpoint, &error);
-            error
-        })
+        let parsed = value.and_then(|value| {
+            serde_json::from_value(value)
+                .map_err(|_| WechatError::Unreachable(format!("unexpected answer from {endpoint}")))
+        });
+        let class = parsed.as_ref().err().map_or("ok", WechatError::class);
+        crate::metrics::wechat_call(endpoint, class, started.elapsed().as_secs_f64());
+        parsed.inspect_err(|error| log_failure(endpoint, error))
     }
 
     fn get(&self, path: &str, query: Vec<(&'static str, String)>) -> impl Fn() -> reqwest::RequestBuilder {
@@ -246,10 +261,24 @@ impl WechatClient {
             ("grant_type", "authorization_code"),
         ];
         let url = format!("{}/sns/jscode2session", self.api_base);
+        let started = std::time::Instant::now();
+        let answer = self.send_raw(&url, &query).await;
+        let class = match &answer {
+            Ok(value) => match value.get("errcode").and_then(serde_json::Value::as_i64) {
+                None | Some(0) => "ok",
+                Some(errcode) => WechatError::from_errcode(errcode).class(),
+            },
+            Err(error) => error.class(),
+        };
+        crate::metrics::wechat_call("sns/jscode2session", class, started.elapsed().as_secs_f64());
+        answer
+    }
+
+    async fn send_raw(&self, url: &str, query: &[(&str, &str)]) -> Result<serde_json::Value, WechatError> {
         let response = self
             .http
-            .get(&url)
-            .query(&query)
+            .get(url)
+            .query(query)
             .send()
             .await
             .map_err(|e| WechatError::Unreachable(e.without_url().to_string()))?;

@@ -16,6 +16,7 @@ mod health;
 mod i18n;
 mod infra;
 mod login;
+mod metrics;
 mod migrate_data;
 mod migrations;
 mod oidc;

@@ -58,6 +58,7 @@ pub fn seconds(secs: u64) -> Duration {
 
 /// Everything decided and stored; only the signatures are left.
 pub struct Prepared {
+    grant_type: GrantType,
     access: AccessTokenClaims,
     access_alg: SigningAlgorithm,
     id_token: Option<IdTokenInput>,
@@ -162,6 +163,7 @@ pub fn prepare(
     }
     audit::append(conn, &state.secrets, &event)?;
     Ok(Prepared {
+        grant_type: what.grant_type,
         access,
         access_alg: what.client.access_token_signing_alg,
         id_token,
@@ -193,6 +195,7 @@ where
 /// Step 2, after the commit: the signatures.
 pub fn sign(state: &AppState, keys: &KeySet, prepared: Prepared) -> Result<TokenResponse, OAuthError> {
     let access_token = sign_access_token(keys, prepared.access_alg, &prepared.access)?;
+    crate::metrics::token_issued(prepared.grant_type.as_str(), &prepared.access.client_id);
     let id_token = match &prepared.id_token {
         Some(input) => {
             let scopes: Vec<&str> = input.scopes.iter().map(String::as_str).collect();
