@@ -144,6 +144,8 @@ pub struct GrantView {
 pub struct AccountPage {
     pub nav: bool,
     pub me: String,
+    /// An admin sees the forms; an auditor reads the page without them.
+    pub can_edit: bool,
     pub csrf_token: String,
     pub id: String,
     pub username: String,
