@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -72,26 +72,58 @@ fn age(seconds: i64) -> String {
     }
 }
 
-fn chain_status(conn: &mut db::DbConn) -> diesel::QueryResult<ChainStatus> {
+/// The chain's state as read (formatted later, on the request's thread,
+/// where the reader's language is known).
+pub struct RawChainStatus {
+    head_seq: i64,
+    checkpoint: Option<db::audit::CheckpointRow>,
+    pending: i64,
+    oldest_pending: Option<chrono::NaiveDateTime>,
+}
+
+fn chain_status(conn: &mut db::DbConn) -> diesel::QueryResult<RawChainStatus> {
     let (head_seq, _) = db::audit::read_head(conn)?;
-    let now = db::now();
-    let checkpoint = db::audit::latest_checkpoint(conn)?.map(|c| CheckpointView {
+    let checkpoint = db::audit::latest_checkpoint(conn)?;
+    let (pending, oldest_pending) = db::audit::pending_status(conn)?;
+    Ok(RawChainStatus { head_seq, checkpoint, pending, oldest_pending })
+}
+
+fn checkpoint_view(c: db::audit::CheckpointRow, now: chrono::NaiveDateTime) -> CheckpointView {
+    CheckpointView {
         seq: c.seq,
         signed_at: views::when(c.signed_at),
         age: age((now - c.signed_at).num_seconds().max(0)),
-    });
-    let (pending, oldest) = db::audit::pending_status(conn)?;
-    Ok(ChainStatus {
-        head_seq,
-        checkpoint,
-        pending,
-        oldest_pending_secs: oldest.map(|t| (now - t).num_seconds().max(0)).unwrap_or(0),
-    })
+    }
+}
+
+impl From<RawChainStatus> for ChainStatus {
+    fn from(raw: RawChainStatus) -> Self {
+        let now = db::now();
+        Self {
+            head_seq: raw.head_seq,
+            checkpoint: raw.checkpoint.map(|c| checkpoint_view(c, now)),
+            pending: raw.pending,
+            oldest_pending_secs: raw.oldest_pending.map(|t| (now - t).num_seconds().max(0)).unwrap_or(0),
+        }
+    }
+}
+
+/// `account:0194…` for a long account id: the table stays readable, the
+/// full id is in the title and on the event page.
+fn short(value: &str) -> String {
+    let (prefix, id) = value.split_once(':').unwrap_or(("", value));
+    if id.chars().count() <= 12 {
+        return value.to_owned();
+    }
+    let head: String = id.chars().take(8).collect();
+    if prefix.is_empty() { format!("{head}…") } else { format!("{prefix}:{head}…") }
 }
 
 /// One row of the results.
 pub struct LogRow {
     pub event: EventView,
+    pub actor_short: String,
+    pub account_short: String,
     pub category: String,
     pub ip: String,
     pub client_id: String,
@@ -100,6 +132,8 @@ pub struct LogRow {
 impl From<AuditRow> for LogRow {
     fn from(row: AuditRow) -> Self {
         Self {
+            actor_short: short(row.actor.as_deref().unwrap_or("")),
+            account_short: short(row.account_id.as_deref().unwrap_or("")),
             category: row.category.clone(),
             ip: row.ip.clone().unwrap_or_default(),
             client_id: row.client_id.clone().unwrap_or_default(),
@@ -136,8 +170,24 @@ pub const VIEWS: [(&str, &str); 4] = [
     ("audit-view-audit-access", "category=audit_access"),
 ];
 
+/// A query string with empty fields (what the filter form sends for the
+/// fields left blank) as the short link it means, or `None` if it is one.
+fn short_link(raw: &str, params: &FilterParams, after: Option<&str>) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).unwrap_or_default();
+    if !pairs.iter().any(|(_, v)| v.trim().is_empty()) {
+        return None;
+    }
+    let mut query = params.pairs();
+    if let Some(after) = after.filter(|a| !a.is_empty()) {
+        query.push(("after", after.to_owned()));
+    }
+    let query = serde_urlencoded::to_string(query).unwrap_or_default();
+    Some(if query.is_empty() { "/audit".to_owned() } else { format!("/audit?{query}") })
+}
+
 /// `GET /audit`: chain status, the filter bar and one page of results.
 pub async fn log(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auditor: Auditor,
     meta: RequestMeta,
@@ -145,6 +195,11 @@ pub async fn log(
 ) -> Result<HttpResponse, AppError> {
     let LogQuery { filters: params, after, .. } = query.into_inner();
     let params = params.normalized();
+    // The form sends every field; the link to share names only the
+    // filters set. (Nothing is read yet, so nothing to record.)
+    if let Some(location) = short_link(req.query_string(), &params, after.as_deref()) {
+        return Ok(HttpResponse::SeeOther().insert_header(("Location", location)).finish());
+    }
     let after = after.as_deref().and_then(|a| a.parse::<i64>().ok());
     let parsed = params.parse();
     let event = access_event(&auditor, &meta, Action::AuditSearched)
@@ -178,7 +233,7 @@ pub async fn log(
     let page = LogPage {
         nav: false,
         me: auditor.account.username,
-        chain,
+        chain: chain.into(),
         error: parsed.err().map(|e| e.to_string()),
         rows: page.map(|p| p.rows.into_iter().map(LogRow::from).collect()).unwrap_or_default(),
         next_url,
@@ -243,11 +298,7 @@ pub async fn event(
         detail,
         content_intact: status.content_intact,
         links_to_predecessor: status.links_to_predecessor,
-        checkpoint: checkpoint.map(|c| CheckpointView {
-            seq: c.seq,
-            signed_at: views::when(c.signed_at),
-            age: age((now - c.signed_at).num_seconds().max(0)),
-        }),
+        checkpoint: checkpoint.map(|c| checkpoint_view(c, now)),
         head_seq,
         row,
     };
