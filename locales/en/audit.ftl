@@ -55,3 +55,9 @@ audit-age-days = { $n } days ago
 audit-error-format = Choose an export format: format=csv or format=jsonl.
 audit-account-read-only = You are reading this account as an auditor: nothing can be changed here, and this read is recorded.
 audit-account-events = This account's events
+audit-report-failed-logins = Failed sign-in report
+audit-report-top-accounts = Accounts with the most failed sign-ins
+audit-report-top-ips = IP addresses with the most failed sign-ins
+audit-report-failures = Failures
+audit-report-unknown-usernames = Failed sign-ins with a username that does not exist are counted by IP only: what was typed is not recorded (it could be a password).
+audit-now = now

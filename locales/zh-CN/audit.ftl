@@ -55,3 +55,9 @@ audit-age-days = { $n } 天前
 audit-error-format = 请选择导出格式：format=csv 或 format=jsonl。
 audit-account-read-only = 您正以审计员身份查看此账号：此处不能做任何修改，本次查看已记入审计日志。
 audit-account-events = 此账号的事件
+audit-report-failed-logins = 登录失败报表
+audit-report-top-accounts = 登录失败最多的账号
+audit-report-top-ips = 登录失败最多的 IP 地址
+audit-report-failures = 失败次数
+audit-report-unknown-usernames = 用户名不存在的登录失败只按 IP 统计：输入的内容不会被记录（可能是误输入的密码）。
+audit-now = 现在

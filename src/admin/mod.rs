@@ -43,5 +43,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // and lives in startup::routes_table.
     cfg.route("/audit", web::get().to(audit_log::log))
         .route("/audit/events/{seq}", web::get().to(audit_log::event))
-        .route("/audit/export", web::get().to(audit_log::export));
+        .route("/audit/export", web::get().to(audit_log::export))
+        .route("/audit/reports/failed-logins", web::get().to(audit_log::failed_logins));
 }

@@ -78,6 +78,7 @@ pub enum Action {
     AuditEventViewed,
     AuditExported,
     AuditAccountViewed,
+    AuditReportViewed,
 }
 
 impl Action {
@@ -133,6 +134,7 @@ impl Action {
             Self::AuditEventViewed => "audit.event_viewed",
             Self::AuditExported => "audit.exported",
             Self::AuditAccountViewed => "audit.account_viewed",
+            Self::AuditReportViewed => "audit.report_viewed",
         }
     }
 
@@ -184,9 +186,11 @@ impl Action {
             | Self::UserSessionsRevoked
             | Self::UserGrantRevoked
             | Self::UserConsentWithdrawn => Category::Admin,
-            Self::AuditSearched | Self::AuditEventViewed | Self::AuditExported | Self::AuditAccountViewed => {
-                Category::AuditAccess
-            }
+            Self::AuditSearched
+            | Self::AuditEventViewed
+            | Self::AuditExported
+            | Self::AuditAccountViewed
+            | Self::AuditReportViewed => Category::AuditAccess,
         }
     }
 }

@@ -142,6 +142,49 @@ pub fn page(conn: &mut DbConn, filter: &EventFilter, direction: Direction, limit
     }
 }
 
+/// What the failed-login report groups by.
+#[derive(Debug, Clone, Copy)]
+pub enum FailureKey {
+    Account,
+    Ip,
+}
+
+/// The `limit` accounts (or IPs) with the most failed logins (actions
+/// `login.*`, outcome failure) in `[from, to)`, most first, with counts.
+/// Reads the period's rows through the `occurred_at` index.
+pub fn top_login_failures(
+    conn: &mut DbConn,
+    key: FailureKey,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(String, i64)>> {
+    use diesel::dsl::count_star;
+    let failures = audit_events::table
+        .filter(audit_events::occurred_at.ge(from))
+        .filter(audit_events::occurred_at.lt(to))
+        .filter(audit_events::action.ge("login."))
+        .filter(audit_events::action.lt(prefix_end("login.")))
+        .filter(audit_events::outcome.eq("failure"));
+    let rows: Vec<(Option<String>, i64)> = match key {
+        FailureKey::Account => failures
+            .filter(audit_events::account_id.is_not_null())
+            .group_by(audit_events::account_id)
+            .select((audit_events::account_id, count_star()))
+            .order((count_star().desc(), audit_events::account_id.asc()))
+            .limit(limit)
+            .load(conn)?,
+        FailureKey::Ip => failures
+            .filter(audit_events::ip.is_not_null())
+            .group_by(audit_events::ip)
+            .select((audit_events::ip, count_star()))
+            .order((count_star().desc(), audit_events::ip.asc()))
+            .limit(limit)
+            .load(conn)?,
+    };
+    Ok(rows.into_iter().filter_map(|(k, n)| k.map(|k| (k, n))).collect())
+}
+
 /// The first checkpoint at or after `seq`: the one that covers that row.
 pub fn checkpoint_covering(conn: &mut DbConn, seq: i64) -> QueryResult<Option<super::audit::CheckpointRow>> {
     use super::schema::audit_checkpoints;

@@ -434,3 +434,59 @@ async fn the_filter_forms_blank_fields_become_a_short_link_to_share() {
     assert_eq!(auditor.get("/audit?action=logout&account=bob").await.status(), 200);
     assert_eq!(accesses(&app.audit_rows().await, "audit.searched").len(), 1);
 }
+
+#[actix_web::test]
+async fn the_failed_login_report_ranks_accounts_and_ips_over_a_period() {
+    let (app, _db) = spawn_app().await;
+    let (auditor, _) = signed_in_auditor(&app, "audrey").await;
+    let bob = app.add_user("bob", PASSWORD).await;
+    let carol = app.add_user("carol", PASSWORD).await;
+    let failure = |account: Option<&str>, ip: &str| {
+        let mut e = AuditEvent::failure(Action::LoginPassword, "bad_password");
+        e.ip = Some(ip.to_owned());
+        if let Some(a) = account {
+            e = e.with_account(a);
+        }
+        e
+    };
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.push(failure(Some(bob.id.as_str()), "10.5.0.1"));
+    }
+    events.push(failure(Some(carol.id.as_str()), "10.5.0.2"));
+    events.push(failure(None, "10.5.0.2"));
+    events.push(failure(None, "10.5.0.2"));
+    // Successes and other actions do not count.
+    events.push(AuditEvent::success(Action::LoginPassword).with_account(carol.id.as_str()));
+    events.push(AuditEvent::failure(Action::Logout, "x").with_account(carol.id.as_str()));
+    seed(&app, events).await;
+    let page = page_text(&auditor, "/audit/reports/failed-logins").await;
+    let ranked = |table: &str| -> Vec<(String, i64)> {
+        let start = page.find(&format!("data-testid=\"{table}\"")).unwrap();
+        let end = start + page[start..].find("</table>").unwrap();
+        page[start..end]
+            .split("data-key=\"")
+            .skip(1)
+            .map(|rest| {
+                let key = rest[..rest.find('"').unwrap()].to_owned();
+                let at = rest.find("data-testid=\"count\">").unwrap() + 20;
+                (key, rest[at..at + rest[at..].find('<').unwrap()].parse().unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(ranked("top-accounts"), vec![(bob.id.to_string(), 3), (carol.id.to_string(), 1)]);
+    // Ties in count go by IP text.
+    assert_eq!(ranked("top-ips"), vec![("10.5.0.1".to_owned(), 3), ("10.5.0.2".to_owned(), 3)]);
+    assert!(page.contains(">bob<"), "usernames shown: {page}");
+    // A period before the events: empty; a bad one: 400.
+    let empty = page_text(&auditor, "/audit/reports/failed-logins?from=2000-01-01&to=2000-01-02").await;
+    assert!(!empty.contains("data-testid=\"top-ip\""));
+    assert_eq!(auditor.get("/audit/reports/failed-logins?from=soon").await.status(), 400);
+    // Each view of the report is recorded.
+    let viewed = accesses(&app.audit_rows().await, "audit.report_viewed");
+    assert_eq!(viewed.len(), 3);
+    assert!(viewed.iter().all(|r| r.category == "audit_access"));
+    // Admins without the role are refused.
+    signed_in_admin(&app, "ada").await;
+    assert_eq!(app.get("/audit/reports/failed-logins").await.status(), 403);
+}

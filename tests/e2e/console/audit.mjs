@@ -10,6 +10,12 @@ const today = new Date().toISOString().slice(0, 10);
 const title = { 'zh-CN': '审计日志', en: 'Audit log' }[LANG];
 
 run('audit', async ({ page, shot, pageLang }) => {
+    // A failed sign-in for the report below.
+    await page.goto(`${BASE}/login`);
+    await page.fill('input[name="username"]', 'user1');
+    await page.fill('input[name="password"]', 'not the password');
+    await Promise.all([page.waitForLoadState('load'), page.click('button[type="submit"]')]);
+
     // Sign in, coming back to the log.
     await page.goto(`${BASE}/login?return_to=${encodeURIComponent('/audit')}`);
     await page.fill('input[name="username"]', AUDITOR);
@@ -70,11 +76,19 @@ run('audit', async ({ page, shot, pageLang }) => {
         'JSONL lines are the range, with their chain fields');
     await shot('exported');
 
+    // The failed sign-in report: user1's failure above (a CLI command
+    // chains what is pending when it exits, so no waiting for the server's chainer).
+    cli(['audit', 'list', '--limit', '1']);
+    await Promise.all([page.waitForURL(/\/audit\/reports\/failed-logins/), page.click('[data-testid="nav-failed-logins-report"]')]);
+    const failed = await page.$$eval('[data-testid="top-account"] a', (els) => els.map((e) => e.textContent));
+    expect(failed.includes('user1'), `user1 in the failed sign-in report: ${failed}`);
+    await shot('failed-logins-report');
+
     // Each read above is in the trail (CLI: chains first on exit of the previous command).
     cli(['audit', 'list', '--limit', '1']);
     const events = JSON.parse(cli(['audit', 'list', '--limit', '200', '--json']));
     const access = events.filter((e) => e.category === 'audit_access');
-    for (const action of ['audit.searched', 'audit.event_viewed', 'audit.account_viewed', 'audit.exported']) {
+    for (const action of ['audit.searched', 'audit.event_viewed', 'audit.account_viewed', 'audit.exported', 'audit.report_viewed']) {
         expect(access.some((e) => e.action === action), `${action} recorded`);
     }
     const searched = access.find((e) => e.action === 'audit.searched' && e.detail.filters.action === 'login.password');
