@@ -61,3 +61,5 @@ audit-report-top-ips = IP addresses with the most failed sign-ins
 audit-report-failures = Failures
 audit-report-unknown-usernames = Failed sign-ins with a username that does not exist are counted by IP only: what was typed is not recorded (it could be a password).
 audit-now = now
+audit-forbidden-body = This page needs the auditor role (an admin is not an auditor). This attempt has been recorded in the audit log.
+audit-forbidden-reader-body = This page needs the admin or the auditor role. This attempt has been recorded in the audit log.

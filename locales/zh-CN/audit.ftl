@@ -61,3 +61,5 @@ audit-report-top-ips = 登录失败最多的 IP 地址
 audit-report-failures = 失败次数
 audit-report-unknown-usernames = 用户名不存在的登录失败只按 IP 统计：输入的内容不会被记录（可能是误输入的密码）。
 audit-now = 现在
+audit-forbidden-body = 此页面需要审计员角色（管理员不等于审计员）。本次访问已记入审计日志。
+audit-forbidden-reader-body = 此页面需要管理员或审计员角色。本次访问已记入审计日志。

@@ -130,7 +130,12 @@ async fn resolve(req: HttpRequest, roles: &[Role]) -> Result<(Session, Account),
     db::run(&state.db, move |conn| -> Result<i64, DbError> { Ok(audit::record(conn, &secrets, &event)?) })
         .await
         .map_err(internal)?;
-    Err(refusal(views::forbidden(&req, StatusCode::FORBIDDEN), "missing role"))
+    let body = match roles {
+        [Role::Admin] => "admin-forbidden-body",
+        [Role::Auditor] => "audit-forbidden-body",
+        _ => "audit-forbidden-reader-body",
+    };
+    Err(refusal(views::forbidden_saying(&req, StatusCode::FORBIDDEN, body), "missing role"))
 }
 
 fn internal(error: DbError) -> Refusal {

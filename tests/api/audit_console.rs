@@ -92,7 +92,8 @@ async fn an_admin_without_the_auditor_role_is_refused_and_the_refusal_audited() 
     for path in ["/audit", "/audit?action=login.password", "/audit/events/1", "/audit/export?format=csv"] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 403, "{path}");
-        assert!(response.text().await.unwrap().contains("data-testid=\"forbidden\""));
+        let page = response.text().await.unwrap();
+        assert!(page.contains("data-testid=\"forbidden\">This page needs the auditor role"), "{page}");
     }
     let denied = accesses(&app.audit_rows().await, "admin.access_denied");
     assert_eq!(denied.len(), 4);
