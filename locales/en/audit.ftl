@@ -1,9 +1,8 @@
 # The auditor's console (issue 9): /audit, event pages, export.
 audit-title = Audit log
 audit-nav-log = Audit log
-audit-nav-checkpoints = Signed checkpoints (JSON)
+audit-nav-checkpoints = Checkpoints (JSON)
 audit-view-admin-actions = Admin actions
-audit-view-failed-logins = Failed sign-ins
 audit-view-logins = Sign-in history
 audit-view-audit-access = Auditor reads
 audit-reads-recorded = Every search, event you open and export is itself recorded in the audit log.

@@ -3,7 +3,6 @@ audit-title = 审计日志
 audit-nav-log = 审计日志
 audit-nav-checkpoints = 签名检查点（JSON）
 audit-view-admin-actions = 管理操作
-audit-view-failed-logins = 登录失败
 audit-view-logins = 登录记录
 audit-view-audit-access = 审计查阅记录
 audit-reads-recorded = 您的每次查询、查看的每条事件和每次导出本身都会记入审计日志。
