@@ -4,13 +4,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::Admin;
 use super::form::{self, AdminForm, ConsoleForm, SensitiveForm};
 use super::text::t;
 use super::views::{
     self, AccountListRow, AccountPage, AccountsPage, ConsentView, EventView, GrantView, IdentityView, NewAccountPage,
     OpenIdView, SessionView,
 };
+use super::{Admin, Reader};
 use crate::accounts::manage::{self, ConsoleError, ManageError, NewAccount, ProfileUpdate};
 use crate::accounts::password::validate_new_password;
 use crate::accounts::{AccountId, AccountStatus, Role};
@@ -159,10 +159,22 @@ struct Notice {
     reveal: bool,
 }
 
+/// Who looks at the detail page: an admin gets its forms, an auditor reads it.
+struct Viewer<'a> {
+    username: &'a str,
+    can_edit: bool,
+}
+
+impl<'a> From<&'a Admin> for Viewer<'a> {
+    fn from(admin: &'a Admin) -> Self {
+        Self { username: &admin.account.username, can_edit: true }
+    }
+}
+
 async fn detail_page(
     req: &HttpRequest,
     state: &AppState,
-    admin: &Admin,
+    viewer: Viewer<'_>,
     id: String,
     notice: Notice,
 ) -> Result<HttpResponse, AppError> {
@@ -174,8 +186,9 @@ async fn detail_page(
     let (csrf_token, builder) = csrf::form_page(req, state, notice.status.unwrap_or(StatusCode::OK));
     let a = d.account;
     let page = AccountPage {
-        nav: true,
-        me: admin.account.username.clone(),
+        nav: viewer.can_edit,
+        me: viewer.username.to_owned(),
+        can_edit: viewer.can_edit,
         csrf_token,
         is_admin: a.has_role(Role::Admin),
         is_auditor: a.has_role(Role::Auditor),
@@ -202,15 +215,30 @@ async fn detail_page(
     Ok(render::page_with(builder, &page))
 }
 
+/// The detail page: with its forms for an admin; read-only for an
+/// auditor, whose read is recorded first (no read without its record).
 pub async fn detail(
     req: HttpRequest,
     state: web::Data<AppState>,
-    admin: Admin,
+    reader: Reader,
+    meta: RequestMeta,
     path: web::Path<String>,
     query: web::Query<DetailQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let can_edit = reader.is_admin();
+    if !can_edit {
+        let event = AuditEvent::success(Action::AuditAccountViewed)
+            .with_actor(format!("account:{}", reader.account.id))
+            .with_account(id.as_str())
+            .with_request(&meta)
+            .with_detail("page", req.path());
+        let secrets = state.secrets.clone();
+        db::run(&state.db, move |conn| -> Result<i64, DbError> { Ok(audit::record(conn, &secrets, &event)?) }).await?;
+    }
     let notice = Notice { notice: query.done.is_some().then_some("admin-done"), ..Notice::default() };
-    detail_page(&req, &state, &admin, path.into_inner(), notice).await
+    let viewer = Viewer { username: &reader.account.username, can_edit };
+    detail_page(&req, &state, viewer, id, notice).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,7 +271,7 @@ async fn refused(
         }
     };
     let notice = Notice { status: Some(status), error: Some(message), ..Notice::default() };
-    detail_page(req, state, admin, id, notice).await
+    detail_page(req, state, admin.into(), id, notice).await
 }
 
 /// Runs a domain change and answers with the detail page: a redirect on
@@ -353,7 +381,7 @@ pub async fn reset_password(
     match result {
         Ok(()) if generated => {
             let notice = Notice { one_time_password: Some(password), ..Notice::default() };
-            detail_page(&req, &state, &admin, id, notice).await
+            detail_page(&req, &state, (&admin).into(), id, notice).await
         }
         Ok(()) => Ok(done(&id)),
         Err(error) => refused(&req, &state, &admin, id, error).await,
@@ -376,7 +404,7 @@ pub async fn reveal(
         .with_request(&meta);
     let secrets = state.secrets.clone();
     db::run(&state.db, move |conn| -> Result<i64, DbError> { Ok(audit::record(conn, &secrets, &event)?) }).await?;
-    detail_page(&req, &state, &admin, id, Notice { reveal: true, ..Notice::default() }).await
+    detail_page(&req, &state, (&admin).into(), id, Notice { reveal: true, ..Notice::default() }).await
 }
 
 pub async fn revoke_sessions(

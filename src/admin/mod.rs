@@ -7,6 +7,7 @@
 //! token; sensitive actions need a recent authentication ([`reauth`]).
 
 pub mod accounts;
+pub mod audit_log;
 pub mod form;
 pub mod home;
 pub mod principal;
@@ -14,7 +15,7 @@ pub mod reauth;
 pub mod text;
 pub mod views;
 
-pub use principal::{Admin, Auditor};
+pub use principal::{Admin, Auditor, Reader};
 
 use actix_web::web;
 
@@ -38,4 +39,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/accounts/{id}/grants/revoke", web::post().to(accounts::revoke_grant))
             .route("/accounts/{id}/consents/withdraw", web::post().to(accounts::withdraw_consent)),
     );
+    // The auditor's console (issue 9); /audit/checkpoints.json is public
+    // and lives in startup::routes_table.
+    cfg.route("/audit", web::get().to(audit_log::log))
+        .route("/audit/events/{seq}", web::get().to(audit_log::event))
+        .route("/audit/export", web::get().to(audit_log::export))
+        .route("/audit/reports/failed-logins", web::get().to(audit_log::failed_logins));
 }

@@ -35,6 +35,29 @@ pub struct Auditor {
     pub session: Session,
 }
 
+/// Who may read a detail page (account, identity, client): an admin, who
+/// also gets its forms, or an auditor, who reads it without them, and
+/// whose every read is recorded (category `audit_access`, issue 9 §1).
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub account: Account,
+    pub session: Session,
+}
+
+impl Reader {
+    /// True when the reader may act on the page (sees its forms).
+    pub fn is_admin(&self) -> bool {
+        self.account.has_role(Role::Admin)
+    }
+}
+
+impl Auditor {
+    /// How the audit trail names this auditor.
+    pub fn actor(&self) -> String {
+        format!("account:{}", self.account.id)
+    }
+}
+
 impl Admin {
     /// How the audit trail names this admin.
     pub fn actor(&self) -> crate::accounts::manage::Actor {
@@ -79,7 +102,7 @@ fn login_redirect(req: &HttpRequest) -> HttpResponse {
         .finish()
 }
 
-async fn resolve(req: HttpRequest, role: Role) -> Result<(Session, Account), Refusal> {
+async fn resolve(req: HttpRequest, roles: &[Role]) -> Result<(Session, Account), Refusal> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(refusal(HttpResponse::InternalServerError().finish(), "no application state"));
     };
@@ -90,23 +113,29 @@ async fn resolve(req: HttpRequest, role: Role) -> Result<(Session, Account), Ref
         }
         return Err(refusal(views::forbidden(&req, StatusCode::FORBIDDEN), "no session"));
     };
-    if account.has_role(role) {
+    if roles.iter().any(|role| account.has_role(*role)) {
         return Ok((session, account));
     }
+    let role = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("|");
     // Refusals of the console are security events: who tried what, where.
     // The path only (its query may hold a searched phone number).
     let event = AuditEvent::failure(Action::AdminAccessDenied, "missing_role")
         .with_actor(format!("account:{}", account.id))
         .with_account(account.id.as_str())
         .with_request(&RequestMeta::from_request(&req))
-        .with_detail("role", role.as_str())
+        .with_detail("role", role)
         .with_detail("method", req.method().as_str())
         .with_detail("path", req.path());
     let secrets = state.secrets.clone();
     db::run(&state.db, move |conn| -> Result<i64, DbError> { Ok(audit::record(conn, &secrets, &event)?) })
         .await
         .map_err(internal)?;
-    Err(refusal(views::forbidden(&req, StatusCode::FORBIDDEN), "missing role"))
+    let body = match roles {
+        [Role::Admin] => "admin-forbidden-body",
+        [Role::Auditor] => "audit-forbidden-body",
+        _ => "audit-forbidden-reader-body",
+    };
+    Err(refusal(views::forbidden_saying(&req, StatusCode::FORBIDDEN, body), "missing role"))
 }
 
 fn internal(error: DbError) -> Refusal {
@@ -119,7 +148,7 @@ impl FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { resolve(req, Role::Admin).await.map(|(session, account)| Admin { account, session }) })
+        Box::pin(async move { resolve(req, &[Role::Admin]).await.map(|(session, account)| Admin { account, session }) })
     }
 }
 
@@ -130,8 +159,20 @@ impl FromRequest for Auditor {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(
-            async move { resolve(req, Role::Auditor).await.map(|(session, account)| Auditor { account, session }) },
+            async move { resolve(req, &[Role::Auditor]).await.map(|(session, account)| Auditor { account, session }) },
         )
+    }
+}
+
+impl FromRequest for Reader {
+    type Error = Refusal;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            resolve(req, &[Role::Admin, Role::Auditor]).await.map(|(session, account)| Reader { account, session })
+        })
     }
 }
 

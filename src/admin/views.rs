@@ -58,11 +58,18 @@ impl From<AuditRow> for EventView {
 #[template(path = "admin/forbidden.html")]
 struct ForbiddenPage {
     nav: bool,
+    /// The message id saying which role the page needs.
+    body: &'static str,
 }
 
 /// The translated 403 page of the console.
-pub fn forbidden(_req: &HttpRequest, status: StatusCode) -> HttpResponse {
-    render::page(status, &ForbiddenPage { nav: false })
+pub fn forbidden(req: &HttpRequest, status: StatusCode) -> HttpResponse {
+    forbidden_saying(req, status, "admin-forbidden-body")
+}
+
+/// The 403 page with its own explanation (e.g. the auditor role needed).
+pub fn forbidden_saying(_req: &HttpRequest, status: StatusCode, body: &'static str) -> HttpResponse {
+    render::page(status, &ForbiddenPage { nav: false, body })
 }
 
 #[derive(Template)]
@@ -144,6 +151,8 @@ pub struct GrantView {
 pub struct AccountPage {
     pub nav: bool,
     pub me: String,
+    /// An admin sees the forms; an auditor reads the page without them.
+    pub can_edit: bool,
     pub csrf_token: String,
     pub id: String,
     pub username: String,

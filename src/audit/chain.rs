@@ -177,6 +177,31 @@ impl VerifyReport {
     }
 }
 
+/// How one row stands in the chain (the auditor's event page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RowStatus {
+    /// The row's content matches its hash.
+    pub content_intact: bool,
+    /// Its `prev_hash` is the hash of the row before it (or genesis).
+    pub links_to_predecessor: bool,
+}
+
+/// Checks `row` alone against its predecessor (`None` for seq 1, or when
+/// the predecessor is missing: then the link cannot verify).
+pub fn row_status(key: &[u8], row: &AuditRow, predecessor: Option<&AuditRow>) -> RowStatus {
+    let recomputed = row_hash(key, &row.prev_hash, row);
+    let expected_prev = match predecessor {
+        Some(p) if p.seq + 1 == row.seq => Some(p.hash.as_str()),
+        Some(_) => None,
+        None if row.seq == 1 => Some(GENESIS_HASH),
+        None => None,
+    };
+    RowStatus {
+        content_intact: constant_time_eq(recomputed.as_bytes(), row.hash.as_bytes()),
+        links_to_predecessor: expected_prev == Some(row.prev_hash.as_str()),
+    }
+}
+
 /// Walks the whole chain in pages and reports the first violation.
 pub fn verify(conn: &mut DbConn, key: &[u8]) -> diesel::QueryResult<VerifyReport> {
     const PAGE: i64 = 1000;

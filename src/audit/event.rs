@@ -9,6 +9,9 @@ pub enum Category {
     Authentication,
     /// Changes made by operators and admins (CLI, console).
     Admin,
+    /// Auditors reading the trail: who searched what, which event or
+    /// account they opened, which export they took (issue 9 §1).
+    AuditAccess,
 }
 
 impl Category {
@@ -16,6 +19,7 @@ impl Category {
         match self {
             Self::Authentication => "authentication",
             Self::Admin => "admin",
+            Self::AuditAccess => "audit_access",
         }
     }
 }
@@ -70,6 +74,11 @@ pub enum Action {
     UserSessionsRevoked,
     UserGrantRevoked,
     UserConsentWithdrawn,
+    AuditSearched,
+    AuditEventViewed,
+    AuditExported,
+    AuditAccountViewed,
+    AuditReportViewed,
 }
 
 impl Action {
@@ -121,6 +130,11 @@ impl Action {
             Self::UserSessionsRevoked => "user.sessions_revoked",
             Self::UserGrantRevoked => "user.grant_revoked",
             Self::UserConsentWithdrawn => "user.consent_withdrawn",
+            Self::AuditSearched => "audit.searched",
+            Self::AuditEventViewed => "audit.event_viewed",
+            Self::AuditExported => "audit.exported",
+            Self::AuditAccountViewed => "audit.account_viewed",
+            Self::AuditReportViewed => "audit.report_viewed",
         }
     }
 
@@ -172,6 +186,11 @@ impl Action {
             | Self::UserSessionsRevoked
             | Self::UserGrantRevoked
             | Self::UserConsentWithdrawn => Category::Admin,
+            Self::AuditSearched
+            | Self::AuditEventViewed
+            | Self::AuditExported
+            | Self::AuditAccountViewed
+            | Self::AuditReportViewed => Category::AuditAccess,
         }
     }
 }

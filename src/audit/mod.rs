@@ -10,6 +10,8 @@ pub mod chain;
 pub mod chainer;
 pub mod checkpoint;
 mod event;
+pub mod export;
+pub mod query;
 
 pub use chain::{VerifyReport, Violation, verify};
 pub use event::{Action, AuditEvent, Category, Outcome};

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_query;
 pub mod clients;
 pub mod consents;
 pub mod copy;

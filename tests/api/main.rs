@@ -10,6 +10,7 @@ mod helpers;
 mod admin;
 mod audit_chain;
 mod audit_checkpoints;
+mod audit_console;
 mod audit_group_commit;
 mod cli;
 mod health;

@@ -9,7 +9,7 @@
 #
 # Every tests/e2e/console/*.mjs (but lib.mjs) is one script; each runs once
 # per language against the same server, with these variables:
-#   BASE_URL, CONSOLE_CLI (the CLI, with the server's settings exported),
+#   BASE_URL, CONSOLE_BIN (the CLI, with the server's settings exported),
 #   ADMIN_USER / AUDITOR_USER and PASSWORD, CONSOLE_LANG (zh-CN | en),
 #   SHOTS (a folder for its screenshots), WORK (a scratch folder).
 # Screenshots go to $E2E_ARTIFACTS/console (default tests/e2e/screenshots/console).
@@ -74,7 +74,7 @@ port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()
 export BASE_URL="http://127.0.0.1:$port"
 export WXFED_BIND="127.0.0.1:$port" WXFED_ISSUER="$BASE_URL" WXFED_DATA_DIR="$tmp/data"
 export WXFED_DEFAULT_LOCALE=zh-CN
-export CONSOLE_CLI="$bin" ADMIN_USER=admin AUDITOR_USER=auditor PASSWORD='console e2e password'
+export CONSOLE_BIN="$bin" ADMIN_USER=admin AUDITOR_USER=auditor PASSWORD='console e2e password'
 
 "$bin" serve >"$tmp/wxfed.log" 2>&1 &
 wxfed_pid=$!

@@ -26,7 +26,7 @@ export const expect = (cond, message) => {
 
 /// Runs the wxfed CLI with the server's settings; returns stdout.
 export const cli = (args, input) =>
-    execFileSync(env('CONSOLE_CLI'), args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync(env('CONSOLE_BIN'), args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 
 /// Runs `body({ page, shot, signIn, pageLang, confirmIfAsked })` in a fresh browser, exits 0/1.
 export async function run(name, body) {

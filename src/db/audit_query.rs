@@ -1,0 +1,207 @@
+//! The auditor's queries on `audit_events` (issue 9 §2, §3): keyset pages
+//! in either direction under the log viewer's filters, and the chain
+//! status the auditor's home shows.
+//!
+//! Every filter is an equality or a prefix range on one column, each with
+//! a `(column, seq)` index (migration `..._audit_viewer`), so a page is an
+//! index range walked from the cursor: no OFFSET, no COUNT(*).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::audit::AuditRow;
+use super::schema::audit_events;
+
+diesel::define_sql_function! {
+    /// SQL `lower()` (both backends), for case-insensitive text search.
+    #[sql_name = "lower"]
+    fn lower_text(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// A text column matched exactly or by prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextMatch {
+    Exact(String),
+    /// Starts with this text (a byte-order range, see [`prefix_end`]).
+    Prefix(String),
+}
+
+/// The SQL part of the log viewer's filters, already resolved (an account
+/// given by username is an id here). Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// `occurred_at >= from`.
+    pub from: Option<NaiveDateTime>,
+    /// `occurred_at < to`.
+    pub to: Option<NaiveDateTime>,
+    pub category: Option<String>,
+    pub action: Option<TextMatch>,
+    pub outcome: Option<String>,
+    /// Events about this account (`account_id`) or done by it (`actor`).
+    pub account_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<TextMatch>,
+    pub request_id: Option<String>,
+    /// Lower-cased text searched in `reason` and `detail` (where the
+    /// admin's reason is kept).
+    pub text: Option<String>,
+}
+
+/// Which way a page goes from its cursor.
+#[derive(Debug, Clone, Copy)]
+pub enum Direction {
+    /// Newest first, rows with `seq < before` (all when `None`).
+    NewestBefore(Option<i64>),
+    /// Chain order, rows with `seq > after` (exports).
+    OldestAfter(i64),
+}
+
+/// The upper end of the byte-order range of strings that start with
+/// `prefix` (as `db::accounts` does for names).
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// `%text%` with LIKE's wildcards escaped (escape character `\`).
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// One page of at most `limit` rows matching `filter`.
+pub fn page(conn: &mut DbConn, filter: &EventFilter, direction: Direction, limit: i64) -> QueryResult<Vec<AuditRow>> {
+    let mut query = audit_events::table.select(AuditRow::as_select()).into_boxed::<<DbConn as Connection>::Backend>();
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::occurred_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_events::occurred_at.lt(to));
+    }
+    if let Some(category) = &filter.category {
+        query = query.filter(audit_events::category.eq(category.clone()));
+    }
+    match &filter.action {
+        Some(TextMatch::Exact(action)) => query = query.filter(audit_events::action.eq(action.clone())),
+        Some(TextMatch::Prefix(prefix)) => {
+            query = query
+                .filter(audit_events::action.ge(prefix.clone()))
+                .filter(audit_events::action.lt(prefix_end(prefix)));
+        }
+        None => {}
+    }
+    if let Some(outcome) = &filter.outcome {
+        query = query.filter(audit_events::outcome.eq(outcome.clone()));
+    }
+    if let Some(account_id) = &filter.account_id {
+        query = query.filter(
+            audit_events::account_id.eq(account_id.clone()).or(audit_events::actor.eq(format!("account:{account_id}"))),
+        );
+    }
+    if let Some(client_id) = &filter.client_id {
+        query = query.filter(audit_events::client_id.eq(client_id.clone()));
+    }
+    match &filter.ip {
+        Some(TextMatch::Exact(ip)) => query = query.filter(audit_events::ip.eq(ip.clone())),
+        Some(TextMatch::Prefix(prefix)) => {
+            query = query.filter(audit_events::ip.ge(prefix.clone())).filter(audit_events::ip.lt(prefix_end(prefix)));
+        }
+        None => {}
+    }
+    if let Some(request_id) = &filter.request_id {
+        query = query.filter(audit_events::request_id.eq(request_id.clone()));
+    }
+    if let Some(text) = &filter.text {
+        let pattern = contains_pattern(text);
+        query = query.filter(
+            lower_text(audit_events::reason).like(pattern.clone()).escape('\\').or(lower_text(
+                audit_events::detail.nullable(),
+            )
+            .like(pattern)
+            .escape('\\')),
+        );
+    }
+    match direction {
+        Direction::NewestBefore(before) => {
+            if let Some(before) = before {
+                query = query.filter(audit_events::seq.lt(before));
+            }
+            query.order(audit_events::seq.desc()).limit(limit).load(conn)
+        }
+        Direction::OldestAfter(after) => {
+            query.filter(audit_events::seq.gt(after)).order(audit_events::seq.asc()).limit(limit).load(conn)
+        }
+    }
+}
+
+/// What the failed-login report groups by.
+#[derive(Debug, Clone, Copy)]
+pub enum FailureKey {
+    Account,
+    Ip,
+}
+
+/// The `limit` accounts (or IPs) with the most failed logins (actions
+/// `login.*`, outcome failure) in `[from, to)`, most first, with counts.
+/// Reads the period's rows through the `occurred_at` index.
+pub fn top_login_failures(
+    conn: &mut DbConn,
+    key: FailureKey,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(String, i64)>> {
+    use diesel::dsl::count_star;
+    let failures = audit_events::table
+        .filter(audit_events::occurred_at.ge(from))
+        .filter(audit_events::occurred_at.lt(to))
+        .filter(audit_events::action.ge("login."))
+        .filter(audit_events::action.lt(prefix_end("login.")))
+        .filter(audit_events::outcome.eq("failure"));
+    let rows: Vec<(Option<String>, i64)> = match key {
+        FailureKey::Account => failures
+            .filter(audit_events::account_id.is_not_null())
+            .group_by(audit_events::account_id)
+            .select((audit_events::account_id, count_star()))
+            .order((count_star().desc(), audit_events::account_id.asc()))
+            .limit(limit)
+            .load(conn)?,
+        FailureKey::Ip => failures
+            .filter(audit_events::ip.is_not_null())
+            .group_by(audit_events::ip)
+            .select((audit_events::ip, count_star()))
+            .order((count_star().desc(), audit_events::ip.asc()))
+            .limit(limit)
+            .load(conn)?,
+    };
+    Ok(rows.into_iter().filter_map(|(k, n)| k.map(|k| (k, n))).collect())
+}
+
+/// The first checkpoint at or after `seq`: the one that covers that row.
+pub fn checkpoint_covering(conn: &mut DbConn, seq: i64) -> QueryResult<Option<super::audit::CheckpointRow>> {
+    use super::schema::audit_checkpoints;
+    audit_checkpoints::table
+        .filter(audit_checkpoints::seq.ge(seq))
+        .order(audit_checkpoints::seq.asc())
+        .select(super::audit::CheckpointRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_in_the_searched_text_match_only_themselves() {
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+}
