@@ -1,0 +1,3 @@
+# Console: bulk import (issue 8 §5).
+
+import-nav = Import
