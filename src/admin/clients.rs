@@ -647,7 +647,7 @@ pub fn effective_settings(s: &Settings) -> Vec<(String, String)> {
     let master_key = match &s.master_key {
         MasterKeySource::Value(_) => redacted,
         MasterKeySource::File(path) | MasterKeySource::GeneratedFile(path) => {
-            format!("{} ({})", path.display(), redacted)
+            format!("{} {}", path.display(), redacted)
         }
     };
     let l = &s.request_limits;
@@ -659,7 +659,7 @@ pub fn effective_settings(s: &Settings) -> Vec<(String, String)> {
         ("database_url", database),
         ("database_pool_size", s.database_pool_size.to_string()),
         ("master_key", master_key),
-        ("default_locale", format!("{:?}", s.default_locale)),
+        ("default_locale", s.default_locale.tag().to_owned()),
         ("admin_reauth_secs", s.admin_reauth_secs.to_string()),
         ("session_idle_timeout_secs", s.session_idle_timeout_secs.to_string()),
         ("session_max_age_secs", s.session_max_age_secs.to_string()),
@@ -677,7 +677,13 @@ pub fn effective_settings(s: &Settings) -> Vec<(String, String)> {
         ("login_account_max_delay_secs", s.login_account_max_delay_secs.to_string()),
         ("wechat_api_base", s.wechat.api_base.clone()),
         ("wechat_open_base", s.wechat.open_base.clone()),
-        ("wechat_unlinked", format!("{:?}", s.wechat.unlinked)),
+        (
+            "wechat_unlinked",
+            serde_json::to_value(s.wechat.unlinked)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        ),
         ("wechat_timeout_ms", s.wechat.timeout_ms.to_string()),
         ("wechat_calls_per_client_per_minute", s.wechat_calls_per_client_per_minute.to_string()),
         ("wechat_calls_per_ip_per_minute", s.wechat_calls_per_ip_per_minute.to_string()),
@@ -688,7 +694,7 @@ pub fn effective_settings(s: &Settings) -> Vec<(String, String)> {
         ("max_connections_per_ip", l.max_connections_per_ip.to_string()),
         ("shutdown_timeout_secs", s.shutdown_timeout_secs.to_string()),
         ("workers", s.workers.to_string()),
-        ("log_format", format!("{:?}", s.log_format)),
+        ("log_format", format!("{:?}", s.log_format).to_lowercase()),
         ("log_level", s.log_level.clone()),
     ];
     rows.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()

@@ -1,3 +1,0 @@
-# Console: bulk import (issue 8 §5).
-
-import-nav = Import
