@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit_log;
+pub mod clients;
 pub mod form;
 pub mod home;
 pub mod principal;
@@ -37,7 +38,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/accounts/{id}/reveal", web::post().to(accounts::reveal))
             .route("/accounts/{id}/sessions/revoke", web::post().to(accounts::revoke_sessions))
             .route("/accounts/{id}/grants/revoke", web::post().to(accounts::revoke_grant))
-            .route("/accounts/{id}/consents/withdraw", web::post().to(accounts::withdraw_consent)),
+            .route("/accounts/{id}/consents/withdraw", web::post().to(accounts::withdraw_consent))
+            .route("/clients", web::get().to(clients::list))
+            .route("/clients", web::post().to(clients::add))
+            .route("/clients/{client_id}", web::get().to(clients::detail))
+            .route("/clients/{client_id}", web::post().to(clients::update))
+            .route("/clients/{client_id}/secret", web::post().to(clients::rotate_secret))
+            .route("/clients/{client_id}/remove", web::post().to(clients::remove))
+            .route("/wechat-apps", web::get().to(clients::wechat_apps))
+            .route("/wechat-apps", web::post().to(clients::add_app))
+            .route("/wechat-apps/{appid}/secret", web::post().to(clients::rotate_app_secret))
+            .route("/wechat-apps/{appid}/remove", web::post().to(clients::remove_app))
+            .route("/keys", web::get().to(clients::keys_page))
+            .route("/keys/rotate", web::post().to(clients::rotate_keys))
+            .route("/settings", web::get().to(clients::settings_page)),
     );
     // The auditor's console (issue 9); /audit/checkpoints.json is public
     // and lives in startup::routes_table.

@@ -97,3 +97,23 @@ pub fn set_hosted_apps(conn: &mut DbConn, client_id: &str, appids: &[String]) ->
     }
     Ok(())
 }
+
+/// The clients tied to a WeChat app or hosting it (a WeChat app cannot be
+/// removed while any of them still uses it).
+pub fn using_app(conn: &mut DbConn, appid: &str) -> QueryResult<Vec<String>> {
+    let mut ids: Vec<String> = clients::table
+        .filter(clients::wechat_appid.eq(appid))
+        .select(clients::id)
+        .order(clients::id.asc())
+        .load(conn)?;
+    let hosts: Vec<String> = client_hosted_apps::table
+        .filter(client_hosted_apps::appid.eq(appid))
+        .select(client_hosted_apps::client_id)
+        .load(conn)?;
+    for id in hosts {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}

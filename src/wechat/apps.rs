@@ -30,7 +30,7 @@ impl AppKind {
         }
     }
 
-    fn from_db(value: &str) -> Option<Self> {
+    pub fn from_db(value: &str) -> Option<Self> {
         match value {
             "miniprogram" => Some(Self::MiniProgram),
             "official_account" => Some(Self::OfficialAccount),
@@ -80,6 +80,8 @@ pub enum AppError {
     Exists(String),
     #[error("no WeChat app `{0}`")]
     NotFound(String),
+    #[error("the WeChat app `{appid}` is used by the clients {}; change or remove them first", clients.join(", "))]
+    InUse { appid: String, clients: Vec<String> },
     #[error("the stored secret of `{0}` cannot be decrypted with this master key")]
     Sealed(String),
     #[error(transparent)]
@@ -181,6 +183,12 @@ pub fn with_credentials(
 
 pub fn remove(conn: &mut DbConn, secrets: &Secrets, actor: &Actor, appid: &str) -> Result<(), AppError> {
     db::write_transaction(conn, |conn| {
+        // Refused while a client still names it: removing it would leave
+        // the client pointing at nothing (issue 8 §6).
+        let clients = db::clients::using_app(conn, appid)?;
+        if !clients.is_empty() {
+            return Err(AppError::InUse { appid: appid.to_owned(), clients });
+        }
         if !db::wechat::delete_app(conn, appid)? {
             return Err(AppError::NotFound(appid.to_owned()));
         }

@@ -3,6 +3,7 @@
 
 mod access;
 mod accounts;
+mod clients;
 mod reauth;
 
 use wxfed::accounts::Role;
