@@ -127,6 +127,25 @@ impl KeySet {
     }
 }
 
+#[cfg(test)]
+impl KeySet {
+    /// Keys already at hand, each signing from now on (unit tests, which
+    /// have no database to load them from).
+    pub(crate) fn of(keys: Vec<SigningKey>) -> Self {
+        let mut signers: HashMap<SigningAlgorithm, Vec<Signer>> = HashMap::new();
+        let mut by_kid = HashMap::new();
+        for key in keys {
+            signers.entry(key.algorithm()).or_default().push(Signer {
+                key: key.clone(),
+                not_before: None,
+                retired_at: None,
+            });
+            by_kid.insert(key.kid().to_owned(), key);
+        }
+        Self { signers, by_kid, jwks: StaticDocument::new(b"{\"keys\":[]}".to_vec()) }
+    }
+}
+
 /// Shared by all requests of an instance.
 #[derive(Clone)]
 pub struct KeyStore {
