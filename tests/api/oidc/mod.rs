@@ -7,6 +7,7 @@ mod clients_cli;
 mod consent;
 mod end_session;
 mod flow;
+mod hostile;
 mod keys;
 mod token;
 mod userinfo_introspect;
