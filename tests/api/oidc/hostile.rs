@@ -177,9 +177,6 @@ async fn generated_authorization_requests_get_rfc_answers() {
                 other => panic!("neither a code nor an error ({other:?}) for {pairs:?}"),
             }
             assert_eq!(back.get("state").map(String::as_str), sent.get("state").copied(), "{pairs:?}");
-            if std::env::var("HOSTILE_DEBUG").is_ok() {
-                eprintln!("redirect: {back:?}");
-            }
             back.get("error").cloned().unwrap_or_else(|| "code".into())
         } else if !location.is_empty() {
             // Only to wxfed's own pages (login again, consent), never elsewhere.
@@ -197,9 +194,6 @@ async fn generated_authorization_requests_get_rfc_answers() {
             // An error page: only while the client or its redirect URI is unverified.
             assert!(status == 400 || status == 403 || status == 404, "{status} for {pairs:?}");
             assert!(!verified, "an error page although the client was verified ({status}): {pairs:?}");
-            if std::env::var("HOSTILE_DEBUG").is_ok() {
-                eprintln!("page {status}: {pairs:?}");
-            }
             format!("page {status}")
         };
         *tally.entry(kind).or_default() += 1;
