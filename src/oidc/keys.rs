@@ -4,7 +4,7 @@
 //! every instance within a minute without a restart.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{Duration, NaiveDateTime};
 
@@ -150,6 +150,10 @@ impl KeySet {
 #[derive(Clone)]
 pub struct KeyStore {
     current: Arc<RwLock<Arc<KeySet>>>,
+    /// Held across a whole reload (read, then store): two reloads at once
+    /// (the periodic one and one after a change) would otherwise race, and
+    /// the one that read first could store its older keys last.
+    reloading: Arc<Mutex<()>>,
 }
 
 impl KeyStore {
@@ -175,7 +179,7 @@ impl KeyStore {
             Ok(())
         })?;
         let set = load(conn, secrets)?;
-        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))) })
+        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))), reloading: Arc::new(Mutex::new(())) })
     }
 
     /// The keys now (cheap: one Arc clone).
@@ -188,6 +192,7 @@ impl KeyStore {
 
     /// Re-reads the keys from the database.
     pub fn reload(&self, conn: &mut DbConn, secrets: &Secrets) -> Result<(), KeyError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let set = Arc::new(load(conn, secrets)?);
         match self.current.write() {
             Ok(mut guard) => *guard = set,
