@@ -4,7 +4,7 @@
 //! every instance within a minute without a restart.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{Duration, NaiveDateTime};
 
@@ -139,10 +139,33 @@ impl KeySet {
     }
 }
 
+#[cfg(test)]
+impl KeySet {
+    /// Keys already at hand, each signing from now on (unit tests, which
+    /// have no database to load them from).
+    pub(crate) fn of(keys: Vec<SigningKey>) -> Self {
+        let mut signers: HashMap<SigningAlgorithm, Vec<Signer>> = HashMap::new();
+        let mut by_kid = HashMap::new();
+        for key in keys {
+            signers.entry(key.algorithm()).or_default().push(Signer {
+                key: key.clone(),
+                not_before: None,
+                retired_at: None,
+            });
+            by_kid.insert(key.kid().to_owned(), key);
+        }
+        Self { signers, by_kid, jwks: StaticDocument::new(b"{\"keys\":[]}".to_vec()) }
+    }
+}
+
 /// Shared by all requests of an instance.
 #[derive(Clone)]
 pub struct KeyStore {
     current: Arc<RwLock<Arc<KeySet>>>,
+    /// Held across a whole reload (read, then store): two reloads at once
+    /// (the periodic one and one after a change) would otherwise race, and
+    /// the one that read first could store its older keys last.
+    reloading: Arc<Mutex<()>>,
 }
 
 impl KeyStore {
@@ -168,7 +191,7 @@ impl KeyStore {
             Ok(())
         })?;
         let set = load(conn, secrets)?;
-        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))) })
+        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))), reloading: Arc::new(Mutex::new(())) })
     }
 
     /// The keys now (cheap: one Arc clone).
@@ -181,6 +204,7 @@ impl KeyStore {
 
     /// Re-reads the keys from the database.
     pub fn reload(&self, conn: &mut DbConn, secrets: &Secrets) -> Result<(), KeyError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let set = Arc::new(load(conn, secrets)?);
         match self.current.write() {
             Ok(mut guard) => *guard = set,

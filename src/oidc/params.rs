@@ -100,3 +100,81 @@ mod tests {
         assert_eq!(Params::parse("b=2&a=1").unwrap().encode(), "a=1&b=2");
     }
 }
+
+/// Hostile input (issue 10): any string either parses or is refused with
+/// `invalid_request`, never a panic; well-formed parameters come back as
+/// they were sent.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod proptests {
+    use std::collections::BTreeMap;
+
+    use proptest::collection::btree_map;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::oidc::error::ErrorCode;
+
+    fn refused_as_invalid_request(result: Result<Params, OAuthError>) -> Result<(), TestCaseError> {
+        if let Err(error) = result {
+            prop_assert_eq!(error.code, ErrorCode::InvalidRequest);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_text_parses_or_is_an_invalid_request(input in any::<String>()) {
+            refused_as_invalid_request(Params::parse(&input))?;
+        }
+
+        #[test]
+        fn form_shaped_text_parses_or_is_an_invalid_request(
+            input in "([a-z_]{1,3}|[=&+;]|%[0-9A-Fa-f]{0,2}|%[cCeEfF][0-9A-Fa-f]|\\PC){0,120}",
+        ) {
+            let parsed = Params::parse(&input);
+            if let Ok(params) = &parsed {
+                // Whatever was accepted is within the caps.
+                prop_assert!(params.0.len() <= MAX_PARAMS);
+                prop_assert!(params.0.values().all(|v| !v.is_empty() && v.len() <= MAX_VALUE_BYTES));
+            }
+            refused_as_invalid_request(parsed)?;
+        }
+
+        #[test]
+        fn well_formed_parameters_round_trip(
+            sent in btree_map("[a-z_]{1,20}", "\\PC{1,40}", 0..20),
+        ) {
+            let encoded = serde_urlencoded::to_string(&sent).unwrap();
+            let params = Params::parse(&encoded).unwrap();
+            prop_assert_eq!(params.0.len(), sent.len());
+            for (name, value) in &sent {
+                prop_assert_eq!(params.get(name), Some(value.as_str()));
+            }
+            // And back: `encode` is what the login round trip relies on.
+            let again = Params::parse(&params.encode()).unwrap();
+            prop_assert_eq!(again.0.into_iter().collect::<BTreeMap<_, _>>(), sent);
+        }
+
+        #[test]
+        fn a_repeated_parameter_is_refused(
+            name in "[a-z_]{1,20}",
+            first in "\\PC{1,20}",
+            second in "\\PC{1,20}",
+        ) {
+            let encoded = serde_urlencoded::to_string([(&name, &first), (&name, &second)]).unwrap();
+            let error = Params::parse(&encoded).unwrap_err();
+            prop_assert_eq!(error.code, ErrorCode::InvalidRequest);
+        }
+
+        #[test]
+        fn an_empty_value_counts_as_omitted(name in "[a-z_]{1,20}", value in "\\PC{1,20}") {
+            // RFC 6749 §3.1: sent without a value is as if not sent at all.
+            let encoded = serde_urlencoded::to_string([(&name, ""), (&name, value.as_str())]).unwrap();
+            let params = Params::parse(&encoded).unwrap();
+            prop_assert_eq!(params.get(&name), Some(value.as_str()));
+        }
+    }
+}

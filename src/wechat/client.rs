@@ -167,6 +167,89 @@ impl PhoneInfo {
     }
 }
 
+/// WeChat's answer body: JSON whatever the Content-Type says, and an
+/// `errcode` other than 0 is an error (absent means success). An
+/// `errcode` that is not an integer is no answer wxfed understands.
+fn read_answer(body: &[u8]) -> Result<serde_json::Value, WechatError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| WechatError::Unreachable("the answer is not JSON".into()))?;
+    match value.get("errcode") {
+        None | Some(serde_json::Value::Null) => Ok(value),
+        Some(errcode) => match errcode.as_i64() {
+            Some(0) => Ok(value),
+            Some(errcode) => Err(WechatError::from_errcode(errcode)),
+            None => Err(WechatError::Unreachable("the answer's errcode is not a number".into())),
+        },
+    }
+}
+
+/// A successful answer as `T`, checked beyond its shape ([`Answer`]).
+fn decode<T: Answer>(value: serde_json::Value, endpoint: &'static str) -> Result<T, WechatError> {
+    serde_json::from_value::<T>(value)
+        .ok()
+        .and_then(Answer::checked)
+        .ok_or_else(|| WechatError::Unreachable(format!("unexpected answer from {endpoint}")))
+}
+
+/// What a successful answer must satisfy beyond its JSON shape before
+/// anything is stored or decided on it.
+trait Answer: DeserializeOwned {
+    /// The answer, normalised, or `None` when it cannot be right.
+    fn checked(self) -> Option<Self>;
+}
+
+/// OpenIDs and UnionIDs are short printable ASCII (28 characters in
+/// practice). An empty one would make every such login the same person.
+fn is_wechat_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// An empty UnionID is no UnionID; any other must be a real identifier.
+fn checked_unionid(unionid: Option<String>) -> Option<Option<String>> {
+    match unionid {
+        None => Some(None),
+        Some(u) if u.is_empty() => Some(None),
+        Some(u) if is_wechat_id(&u) => Some(Some(u)),
+        Some(_) => None,
+    }
+}
+
+impl Answer for CodeSession {
+    fn checked(mut self) -> Option<Self> {
+        if !is_wechat_id(&self.openid) || self.session_key.expose().is_empty() {
+            return None;
+        }
+        self.unionid = checked_unionid(self.unionid)?;
+        Some(self)
+    }
+}
+
+impl Answer for OauthToken {
+    fn checked(mut self) -> Option<Self> {
+        if !is_wechat_id(&self.openid) || self.access_token.expose().is_empty() {
+            return None;
+        }
+        self.unionid = checked_unionid(self.unionid)?;
+        Some(self)
+    }
+}
+
+impl Answer for UserInfo {
+    fn checked(mut self) -> Option<Self> {
+        if !is_wechat_id(&self.openid) {
+            return None;
+        }
+        self.unionid = checked_unionid(self.unionid)?;
+        Some(self)
+    }
+}
+
+impl Answer for AppAccessToken {
+    fn checked(self) -> Option<Self> {
+        (!self.access_token.expose().is_empty()).then_some(self)
+    }
+}
+
 #[derive(Clone)]
 pub struct WechatClient {
     http: reqwest::Client,
@@ -197,17 +280,12 @@ impl WechatClient {
             return Err(WechatError::Unreachable(format!("HTTP {}", status.as_u16())));
         }
         let body = response.bytes().await.map_err(|e| WechatError::Unreachable(e.without_url().to_string()))?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| WechatError::Unreachable("the answer is not JSON".into()))?;
-        match value.get("errcode").and_then(serde_json::Value::as_i64) {
-            None | Some(0) => Ok(value),
-            Some(errcode) => Err(WechatError::from_errcode(errcode)),
-        }
+        read_answer(&body)
     }
 
     /// Sends, and on WeChat's "system busy" (-1) tries exactly once more.
     /// Safe for code exchanges: a -1 answer did not use the code.
-    async fn call<T: DeserializeOwned>(
+    async fn call<T: Answer>(
         &self,
         build: impl Fn() -> reqwest::RequestBuilder,
         endpoint: &'static str,
@@ -221,10 +299,7 @@ impl WechatClient {
             }
             other => other,
         };
-        let parsed = value.and_then(|value| {
-            serde_json::from_value(value)
-                .map_err(|_| WechatError::Unreachable(format!("unexpected answer from {endpoint}")))
-        });
+        let parsed = value.and_then(|value| decode(value, endpoint));
         let class = parsed.as_ref().err().map_or("ok", WechatError::class);
         crate::metrics::wechat_call(endpoint, class, started.elapsed().as_secs_f64());
         parsed.inspect_err(|error| log_failure(endpoint, error))
@@ -332,13 +407,20 @@ impl WechatClient {
         openid: &str,
     ) -> Result<PhoneInfo, WechatError> {
         #[derive(Deserialize)]
-        struct Answer {
+        struct PhoneAnswer {
             phone_info: PhoneInfo,
+        }
+        impl Answer for PhoneAnswer {
+            fn checked(self) -> Option<Self> {
+                let phone = &self.phone_info;
+                let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+                (digits(&phone.pure_phone_number) && digits(phone.country_code.trim_start_matches('+'))).then_some(self)
+            }
         }
         let (http, url) = (self.http.clone(), format!("{}/wxa/business/getuserphonenumber", self.api_base));
         let token = access_token.expose().to_owned();
         let body = serde_json::json!({ "code": code, "openid": openid });
-        let answer: Answer = self
+        let answer: PhoneAnswer = self
             .call(
                 move || http.post(&url).query(&[("access_token", token.as_str())]).json(&body),
                 "wxa/getuserphonenumber",
@@ -359,6 +441,7 @@ fn log_failure(endpoint: &'static str, error: &WechatError) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -384,5 +467,175 @@ mod tests {
                 .unwrap();
         assert_eq!(a.e164(), "+8613800138000");
         assert_eq!(b.e164(), "+8613800138000");
+    }
+}
+
+/// WeChat's answers as wxfed reads them (issue 10): any body is either an
+/// answer that passes the checks or a `WechatError`, never a panic; an
+/// errcode maps to its meaning whatever else the body says; a well-formed
+/// answer reads back as it was sent.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod proptests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn parse<T: Answer>(body: &[u8]) -> Result<T, WechatError> {
+        read_answer(body).and_then(|value| decode(value, "test"))
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            "\\PC{0,30}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map("[a-z_]{1,12}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// An object with WeChat's field names, each absent, well-typed or junk.
+    fn answer_like() -> impl Strategy<Value = Value> {
+        let field = || {
+            proptest::option::of(prop_oneof![
+                3 => "[A-Za-z0-9_-]{0,40}".prop_map(Value::from),
+                1 => "\\PC{0,40}".prop_map(Value::from),
+                1 => any_json(),
+            ])
+        };
+        (
+            field(),
+            field(),
+            field(),
+            field(),
+            proptest::option::of(prop_oneof![
+                Just(json!(0)),
+                Just(json!(40029)),
+                Just(json!(-1)),
+                any::<i64>().prop_map(Value::from),
+                any_json(),
+            ]),
+        )
+            .prop_map(|(openid, unionid, session_key, access_token, errcode)| {
+                let mut map = serde_json::Map::new();
+                for (name, value) in [
+                    ("openid", openid),
+                    ("unionid", unionid),
+                    ("session_key", session_key),
+                    ("access_token", access_token),
+                    ("errcode", errcode),
+                ] {
+                    if let Some(value) = value {
+                        map.insert(name.to_owned(), value);
+                    }
+                }
+                Value::Object(map)
+            })
+    }
+
+    /// What may come out of a successful answer: real identifiers only.
+    fn plausible_ids(openid: &str, unionid: Option<&str>) -> Result<(), TestCaseError> {
+        prop_assert!(is_wechat_id(openid), "openid {:?}", openid);
+        prop_assert!(unionid.is_none_or(is_wechat_id), "unionid {:?}", unionid);
+        Ok(())
+    }
+
+    fn all_readers(body: &[u8]) -> Result<(), TestCaseError> {
+        if let Ok(session) = parse::<CodeSession>(body) {
+            plausible_ids(&session.openid, session.unionid.as_deref())?;
+            prop_assert!(!session.session_key.expose().is_empty());
+        }
+        if let Ok(token) = parse::<OauthToken>(body) {
+            plausible_ids(&token.openid, token.unionid.as_deref())?;
+        }
+        if let Ok(info) = parse::<UserInfo>(body) {
+            plausible_ids(&info.openid, info.unionid.as_deref())?;
+        }
+        let _ = parse::<AppAccessToken>(body);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_bytes_are_an_answer_or_an_error(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            all_readers(&body)?;
+        }
+
+        #[test]
+        fn any_json_is_an_answer_or_an_error(value in any_json()) {
+            all_readers(&serde_json::to_vec(&value).unwrap())?;
+        }
+
+        #[test]
+        fn answer_shaped_json_is_a_plausible_answer_or_an_error(value in answer_like()) {
+            let body = serde_json::to_vec(&value).unwrap();
+            all_readers(&body)?;
+            // A non-zero integer errcode is that error, whatever else is there.
+            if let Some(errcode) = value.get("errcode").and_then(Value::as_i64).filter(|c| *c != 0) {
+                prop_assert_eq!(parse::<CodeSession>(&body).err(), Some(WechatError::from_errcode(errcode)));
+            }
+        }
+
+        #[test]
+        fn well_formed_answers_read_back(
+            openid in "o[A-Za-z0-9_-]{27}",
+            unionid in proptest::option::of("o[A-Za-z0-9_-]{27}"),
+            session_key in "[A-Za-z0-9+/]{22}==",
+            nickname in proptest::option::of("\\PC{0,20}"),
+            errcode_zero in any::<bool>(),
+        ) {
+            let mut session = json!({ "openid": openid, "session_key": session_key });
+            let mut info = json!({ "openid": openid, "nickname": nickname, "headimgurl": "https://x/y" });
+            let mut token = json!({ "access_token": "ACCESS", "expires_in": 7200, "refresh_token": "R",
+                                    "openid": openid, "scope": "snsapi_userinfo" });
+            for answer in [&mut session, &mut info, &mut token] {
+                if let Some(u) = &unionid {
+                    answer["unionid"] = json!(u);
+                }
+                if errcode_zero {
+                    answer["errcode"] = json!(0);
+                }
+            }
+            let got = parse::<CodeSession>(&serde_json::to_vec(&session).unwrap()).unwrap();
+            prop_assert_eq!(&got.openid, &openid);
+            prop_assert_eq!(got.unionid.as_ref(), unionid.as_ref());
+            prop_assert_eq!(got.session_key.expose(), session_key.as_str());
+            let got = parse::<UserInfo>(&serde_json::to_vec(&info).unwrap()).unwrap();
+            prop_assert_eq!(&got.openid, &openid);
+            prop_assert_eq!(got.nickname, nickname);
+            prop_assert_eq!(got.unionid.as_ref(), unionid.as_ref());
+            let got = parse::<OauthToken>(&serde_json::to_vec(&token).unwrap()).unwrap();
+            prop_assert_eq!(&got.openid, &openid);
+            prop_assert_eq!(got.expires_in, 7200);
+            prop_assert_eq!(got.unionid, unionid);
+        }
+    }
+
+    #[test]
+    fn empty_or_odd_identifiers_are_not_answers() {
+        let bad = |body: &str| parse::<CodeSession>(body.as_bytes()).is_err();
+        assert!(bad(r#"{"openid":"","session_key":"k"}"#), "an empty OpenID would be everyone");
+        assert!(bad(r#"{"openid":"o 1","session_key":"k"}"#));
+        assert!(bad(r#"{"openid":"o1","session_key":""}"#));
+        assert!(bad(r#"{"openid":"o1","session_key":"k","unionid":"u\n1"}"#));
+        assert!(bad(r#"{"openid":"o1","session_key":"k","errcode":"40029"}"#));
+        let ok = parse::<CodeSession>(br#"{"openid":"o1","session_key":"k","unionid":""}"#).unwrap();
+        assert_eq!(ok.unionid, None, "an empty UnionID is none");
+        assert_eq!(
+            parse::<CodeSession>(br#"{"errcode":40029,"errmsg":"invalid code"}"#).err(),
+            Some(WechatError::InvalidCode(40029))
+        );
+        assert!(matches!(parse::<UserInfo>(b"<html>busy</html>"), Err(WechatError::Unreachable(_))));
     }
 }

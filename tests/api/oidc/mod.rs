@@ -7,6 +7,7 @@ mod clients_cli;
 mod consent;
 mod end_session;
 mod flow;
+mod hostile;
 mod keys;
 mod round_trips;
 mod token;
