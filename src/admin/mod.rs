@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod form;
 pub mod home;
+pub mod identities;
 pub mod principal;
 pub mod reauth;
 pub mod text;
@@ -36,6 +37,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/accounts/{id}/reveal", web::post().to(accounts::reveal))
             .route("/accounts/{id}/sessions/revoke", web::post().to(accounts::revoke_sessions))
             .route("/accounts/{id}/grants/revoke", web::post().to(accounts::revoke_grant))
-            .route("/accounts/{id}/consents/withdraw", web::post().to(accounts::withdraw_consent)),
+            .route("/accounts/{id}/consents/withdraw", web::post().to(accounts::withdraw_consent))
+            .route("/identities", web::get().to(identities::list))
+            .route("/identities", web::post().to(identities::provision))
+            .route("/identities/new", web::get().to(identities::new_form))
+            .route("/identities/{id}", web::get().to(identities::detail))
+            .route("/identities/{id}/link", web::post().to(identities::link))
+            .route("/identities/{id}/unlink", web::post().to(identities::unlink))
+            .route("/identities/{id}/reveal", web::post().to(identities::reveal)),
     );
 }

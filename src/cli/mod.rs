@@ -58,18 +58,12 @@ enum Command {
     /// Manage WeChat apps (mini-programs, official accounts, websites, mobile apps).
     #[command(subcommand)]
     WechatApp(wechat::WechatAppCommand),
-    /// Link a WeChat identity to an account.
-    Link {
-        username: String,
-        #[command(flatten)]
-        identity: wechat::IdentitySelector,
-    },
+    /// Link a WeChat identity to an account. An identity wxfed has never
+    /// seen (a UnionID, or an app's OpenID) is created: the person's first
+    /// WeChat login then lands on this account (pre-provisioning).
+    Link(wechat::LinkArgs),
     /// Unlink a WeChat identity from an account.
-    Unlink {
-        username: String,
-        #[command(flatten)]
-        identity: wechat::IdentitySelector,
-    },
+    Unlink(wechat::LinkArgs),
     /// Inspect WeChat identities.
     #[command(subcommand)]
     Identity(wechat::IdentityCommand),
@@ -140,12 +134,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::Audit(command) => audit::run(command, &backend, cli.json),
                 Command::Client(command) => client::run(command, &backend, cli.json),
                 Command::WechatApp(command) => wechat::run_app(command, &backend, cli.json),
-                Command::Link { username, identity } => {
-                    wechat::run_link(&username, &identity, false, &backend, cli.json)
-                }
-                Command::Unlink { username, identity } => {
-                    wechat::run_link(&username, &identity, true, &backend, cli.json)
-                }
+                Command::Link(args) => wechat::run_link(&args, &backend, cli.json),
+                Command::Unlink(args) => wechat::run_unlink(&args, &backend, cli.json),
                 Command::Identity(command) => wechat::run_identity(command, &backend, cli.json),
                 Command::Keys(command) => keys(command, &backend, &settings, cli.json),
                 Command::Serve => Ok(ExitCode::SUCCESS),

@@ -139,7 +139,7 @@ pub struct AccountFilter {
 /// U+10FFFF after every character, so `>= prefix AND < prefix||U+10FFFF`
 /// is a prefix match that a plain b-tree index serves (LIKE would need
 /// `text_pattern_ops` on PostgreSQL and NOCASE columns on SQLite).
-fn prefix_end(prefix: &str) -> String {
+pub(crate) fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 

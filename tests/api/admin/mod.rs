@@ -3,6 +3,7 @@
 
 mod access;
 mod accounts;
+mod identities;
 mod reauth;
 
 use wxfed::accounts::Role;
