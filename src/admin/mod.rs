@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod form;
 pub mod home;
 pub mod identities;
+pub mod merge;
 pub mod principal;
 pub mod reauth;
 pub mod text;
@@ -38,6 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/accounts/{id}/sessions/revoke", web::post().to(accounts::revoke_sessions))
             .route("/accounts/{id}/grants/revoke", web::post().to(accounts::revoke_grant))
             .route("/accounts/{id}/consents/withdraw", web::post().to(accounts::withdraw_consent))
+            .route("/accounts/{id}/merge", web::get().to(merge::preview))
+            .route("/accounts/{id}/merge", web::post().to(merge::submit))
             .route("/identities", web::get().to(identities::list))
             .route("/identities", web::post().to(identities::provision))
             .route("/identities/new", web::get().to(identities::new_form))

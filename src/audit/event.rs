@@ -70,6 +70,7 @@ pub enum Action {
     UserSessionsRevoked,
     UserGrantRevoked,
     UserConsentWithdrawn,
+    UserMerged,
 }
 
 impl Action {
@@ -121,6 +122,7 @@ impl Action {
             Self::UserSessionsRevoked => "user.sessions_revoked",
             Self::UserGrantRevoked => "user.grant_revoked",
             Self::UserConsentWithdrawn => "user.consent_withdrawn",
+            Self::UserMerged => "user.merged",
         }
     }
 
@@ -171,7 +173,8 @@ impl Action {
             | Self::UserProfileUpdated
             | Self::UserSessionsRevoked
             | Self::UserGrantRevoked
-            | Self::UserConsentWithdrawn => Category::Admin,
+            | Self::UserConsentWithdrawn
+            | Self::UserMerged => Category::Admin,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod audit;
 mod client;
+mod merge;
 mod output;
 mod user;
 mod wechat;
@@ -52,6 +53,9 @@ enum Command {
     /// Manage enterprise accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Account operations across two accounts (merge).
+    #[command(subcommand)]
+    Account(merge::AccountCommand),
     /// Manage OAuth/OIDC clients (relying parties).
     #[command(subcommand)]
     Client(client::ClientCommand),
@@ -133,6 +137,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::User(command) => user::run(command, &backend, cli.json),
                 Command::Audit(command) => audit::run(command, &backend, cli.json),
                 Command::Client(command) => client::run(command, &backend, cli.json),
+                Command::Account(command) => merge::run(command, &backend, cli.json),
                 Command::WechatApp(command) => wechat::run_app(command, &backend, cli.json),
                 Command::Link(args) => wechat::run_link(&args, &backend, cli.json),
                 Command::Unlink(args) => wechat::run_unlink(&args, &backend, cli.json),

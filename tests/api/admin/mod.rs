@@ -4,6 +4,7 @@
 mod access;
 mod accounts;
 mod identities;
+mod merge;
 mod reauth;
 
 use wxfed::accounts::Role;
