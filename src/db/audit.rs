@@ -296,6 +296,10 @@ pub fn wechat_logins_of_identity(
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
     rows.dedup_by(|a, b| a.seq == b.seq);
-    let needle = format!("\"identity\":\"{identity_id}\"");
-    Ok(rows.into_iter().filter(|r| r.detail.contains(&needle)).take(limit).collect())
+    // Parsed, not matched as text: PostgreSQL renders JSON with spaces.
+    let names_it = |r: &AuditRow| {
+        serde_json::from_str::<serde_json::Value>(&r.detail)
+            .is_ok_and(|d| d.get("identity").and_then(|v| v.as_str()) == Some(identity_id))
+    };
+    Ok(rows.into_iter().filter(names_it).take(limit).collect())
 }

@@ -9,7 +9,7 @@
 #
 # Every tests/e2e/console/*.mjs (but lib.mjs) is one script; each runs once
 # per language against the same server, with these variables:
-#   BASE_URL, WXFED_BIN (the CLI, with the server's settings exported),
+#   BASE_URL, CONSOLE_BIN (the CLI, with the server's settings exported),
 #   ADMIN_USER / AUDITOR_USER and PASSWORD, CONSOLE_LANG (zh-CN | en),
 #   SHOTS (a folder for its screenshots), WORK (a scratch folder).
 # Screenshots go to $E2E_ARTIFACTS/console (default tests/e2e/screenshots/console).
@@ -66,13 +66,15 @@ done
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/wxfed-console.XXXXXX")"
 shots_root="${E2E_ARTIFACTS:+$E2E_ARTIFACTS/console}"
 shots_root="${shots_root:-$here/screenshots/console}"
+# Only this run's screenshots (a stale failure shot would mislead).
+rm -rf "$shots_root"
 mkdir -p "$shots_root"
 
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 export BASE_URL="http://127.0.0.1:$port"
 export WXFED_BIND="127.0.0.1:$port" WXFED_ISSUER="$BASE_URL" WXFED_DATA_DIR="$tmp/data"
 export WXFED_DEFAULT_LOCALE=zh-CN
-export WXFED_BIN="$bin" ADMIN_USER=admin AUDITOR_USER=auditor PASSWORD='console e2e password'
+export CONSOLE_BIN="$bin" ADMIN_USER=admin AUDITOR_USER=auditor PASSWORD='console e2e password'
 
 "$bin" serve >"$tmp/wxfed.log" 2>&1 &
 wxfed_pid=$!

@@ -26,9 +26,9 @@ export const expect = (cond, message) => {
 
 /// Runs the wxfed CLI with the server's settings; returns stdout.
 export const cli = (args, input) =>
-    execFileSync(env('WXFED_BIN'), args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync(env('CONSOLE_BIN'), args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 
-/// Runs `body({ page, shot, signIn, ... })` in a fresh browser, exits 0/1.
+/// Runs `body({ page, shot, signIn, pageLang, confirmIfAsked })` in a fresh browser, exits 0/1.
 export async function run(name, body) {
     const browser = await chromium.launch({
         executablePath: '/usr/bin/chromium',
@@ -59,11 +59,21 @@ export async function run(name, body) {
         await page.fill('input[name="password"]', PASSWORD);
         await Promise.all([page.waitForLoadState('load'), page.click('button[type="submit"]')]);
     };
+    /// A sensitive action may first ask for the password again (issue 8
+    /// §1): answer it; the continue page then re-posts the action itself.
+    const confirmIfAsked = async (label = 'reauth') => {
+        if ((await page.locator('[data-testid="reauth-form"]').count()) === 0) return false;
+        await shot(label);
+        await page.fill('[data-testid="reauth-password"]', PASSWORD);
+        await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/admin/reauth')), page.click('[data-testid="reauth-submit"]')]);
+        await page.waitForLoadState('load');
+        return true;
+    };
     /// The text of the page's <html lang>, to check the language really is LANG.
     const pageLang = () => page.getAttribute('html', 'lang');
     let ok = false;
     try {
-        await body({ page, shot, signIn, pageLang });
+        await body({ page, shot, signIn, pageLang, confirmIfAsked });
         ok = true;
         console.log(`ok ${name} (${LANG})`);
     } catch (e) {
