@@ -3,6 +3,7 @@
 
 pub mod login;
 pub mod manage;
+pub mod merge;
 pub mod password;
 pub mod sessions;
 pub mod throttle;

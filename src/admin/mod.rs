@@ -11,6 +11,8 @@ pub mod audit_log;
 pub mod clients;
 pub mod form;
 pub mod home;
+pub mod identities;
+pub mod merge;
 pub mod principal;
 pub mod reauth;
 pub mod text;
@@ -39,6 +41,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/accounts/{id}/sessions/revoke", web::post().to(accounts::revoke_sessions))
             .route("/accounts/{id}/grants/revoke", web::post().to(accounts::revoke_grant))
             .route("/accounts/{id}/consents/withdraw", web::post().to(accounts::withdraw_consent))
+            .route("/accounts/{id}/merge", web::get().to(merge::preview))
+            .route("/accounts/{id}/merge", web::post().to(merge::submit))
+            .route("/identities", web::get().to(identities::list))
+            .route("/identities", web::post().to(identities::provision))
+            .route("/identities/new", web::get().to(identities::new_form))
+            .route("/identities/{id}", web::get().to(identities::detail))
+            .route("/identities/{id}/link", web::post().to(identities::link))
+            .route("/identities/{id}/unlink", web::post().to(identities::unlink))
+            .route("/identities/{id}/reveal", web::post().to(identities::reveal))
             .route("/clients", web::get().to(clients::list))
             .route("/clients", web::post().to(clients::add))
             .route("/clients/{client_id}", web::get().to(clients::detail))

@@ -79,6 +79,7 @@ pub enum Action {
     AuditExported,
     AuditAccountViewed,
     AuditReportViewed,
+    UserMerged,
 }
 
 impl Action {
@@ -135,6 +136,7 @@ impl Action {
             Self::AuditExported => "audit.exported",
             Self::AuditAccountViewed => "audit.account_viewed",
             Self::AuditReportViewed => "audit.report_viewed",
+            Self::UserMerged => "user.merged",
         }
     }
 
@@ -185,7 +187,8 @@ impl Action {
             | Self::UserProfileUpdated
             | Self::UserSessionsRevoked
             | Self::UserGrantRevoked
-            | Self::UserConsentWithdrawn => Category::Admin,
+            | Self::UserConsentWithdrawn
+            | Self::UserMerged => Category::Admin,
             Self::AuditSearched
             | Self::AuditEventViewed
             | Self::AuditExported

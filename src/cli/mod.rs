@@ -5,6 +5,7 @@
 
 mod audit;
 mod client;
+mod merge;
 mod migrate_data;
 mod output;
 mod user;
@@ -57,24 +58,21 @@ enum Command {
     /// Manage enterprise accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Account operations across two accounts (merge).
+    #[command(subcommand)]
+    Account(merge::AccountCommand),
     /// Manage OAuth/OIDC clients (relying parties).
     #[command(subcommand)]
     Client(client::ClientCommand),
     /// Manage WeChat apps (mini-programs, official accounts, websites, mobile apps).
     #[command(subcommand)]
     WechatApp(wechat::WechatAppCommand),
-    /// Link a WeChat identity to an account.
-    Link {
-        username: String,
-        #[command(flatten)]
-        identity: wechat::IdentitySelector,
-    },
+    /// Link a WeChat identity to an account. An identity wxfed has never
+    /// seen (a UnionID, or an app's OpenID) is created: the person's first
+    /// WeChat login then lands on this account (pre-provisioning).
+    Link(wechat::LinkArgs),
     /// Unlink a WeChat identity from an account.
-    Unlink {
-        username: String,
-        #[command(flatten)]
-        identity: wechat::IdentitySelector,
-    },
+    Unlink(wechat::LinkArgs),
     /// Inspect WeChat identities.
     #[command(subcommand)]
     Identity(wechat::IdentityCommand),
@@ -148,13 +146,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::User(command) => user::run(command, &backend, cli.json),
                 Command::Audit(command) => audit::run(command, &backend, cli.json),
                 Command::Client(command) => client::run(command, &backend, cli.json),
+                Command::Account(command) => merge::run(command, &backend, cli.json),
                 Command::WechatApp(command) => wechat::run_app(command, &backend, cli.json),
-                Command::Link { username, identity } => {
-                    wechat::run_link(&username, &identity, false, &backend, cli.json)
-                }
-                Command::Unlink { username, identity } => {
-                    wechat::run_link(&username, &identity, true, &backend, cli.json)
-                }
+                Command::Link(args) => wechat::run_link(&args, &backend, cli.json),
+                Command::Unlink(args) => wechat::run_unlink(&args, &backend, cli.json),
                 Command::Identity(command) => wechat::run_identity(command, &backend, cli.json),
                 Command::Keys(command) => keys(command, &backend, &settings, cli.json),
                 Command::Serve | Command::MigrateData(_) => Ok(ExitCode::SUCCESS),

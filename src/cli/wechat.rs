@@ -11,7 +11,7 @@ use crate::config::SecretString;
 use crate::db;
 use crate::startup::Backend;
 use crate::wechat::apps::{self, AppKind, NewApp, WechatApp};
-use crate::wechat::identities::{self, Identity};
+use crate::wechat::identities::{self, ExternalId, Identity, IdentityError};
 
 #[derive(Subcommand, Debug)]
 pub enum WechatAppCommand {
@@ -51,12 +51,31 @@ pub struct AddAppArgs {
 /// Which identity: by UnionID, or by an app's OpenID.
 #[derive(Args, Debug)]
 pub struct IdentitySelector {
+    /// The person's UnionID (with --open-platform when several Open
+    /// Platforms are registered).
     #[arg(long, conflicts_with_all = ["appid", "openid"])]
     unionid: Option<String>,
+    /// The Open Platform of --unionid (default: the only one registered).
+    #[arg(long, requires = "unionid", value_name = "NAME")]
+    open_platform: Option<String>,
+    /// A registered app's AppID, with --openid.
     #[arg(long, requires = "openid")]
     appid: Option<String>,
+    /// The person's OpenID in --appid.
     #[arg(long, requires = "appid")]
     openid: Option<String>,
+}
+
+/// `wxfed link` / `wxfed unlink` arguments.
+#[derive(Args, Debug)]
+pub struct LinkArgs {
+    /// The account.
+    pub username: String,
+    #[command(flatten)]
+    pub identity: IdentitySelector,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -134,10 +153,38 @@ fn select(conn: &mut db::DbConn, selector: &IdentitySelector) -> Result<Identity
     if selector.unionid.is_none() && selector.openid.is_none() {
         return Err(CliError::Other("name the identity with --unionid, or --appid and --openid".into()));
     }
-    let row =
-        identities::find_by(conn, selector.unionid.as_deref(), selector.appid.as_deref(), selector.openid.as_deref())
-            .map_err(|e| CliError::Other(e.to_string()))?;
+    let row = match external(conn, selector)? {
+        Some(id) => identities::find_external(conn, &id)
+            .map_err(|e| CliError::Other(e.to_string()))?
+            .ok_or_else(|| CliError::Other(IdentityError::NotFound.to_string()))?,
+        None => identities::find_by(conn, selector.unionid.as_deref(), None, None)
+            .map_err(|e| CliError::Other(e.to_string()))?,
+    };
     Ok(identities::describe(conn, row)?)
+}
+
+/// The external id the selector names; `None` for a UnionID without an
+/// Open Platform when several are registered (then any platform's).
+fn external(conn: &mut db::DbConn, selector: &IdentitySelector) -> Result<Option<ExternalId>, CliError> {
+    if let (Some(appid), Some(openid)) = (&selector.appid, &selector.openid) {
+        return Ok(Some(ExternalId::OpenId { appid: appid.clone(), openid: openid.clone() }));
+    }
+    let Some(unionid) = &selector.unionid else {
+        return Err(CliError::Other("name the identity with --unionid, or --appid and --openid".into()));
+    };
+    let open_platform = match &selector.open_platform {
+        Some(platform) => platform.clone(),
+        None => {
+            let mut platforms: Vec<String> = apps::list(conn)?.into_iter().filter_map(|a| a.open_platform).collect();
+            platforms.sort();
+            platforms.dedup();
+            match platforms.len() {
+                1 => platforms.remove(0),
+                _ => return Ok(None),
+            }
+        }
+    };
+    Ok(Some(ExternalId::UnionId { open_platform, unionid: unionid.clone() }))
 }
 
 fn describe_identity(identity: &Identity, username: Option<&str>) -> String {
@@ -152,32 +199,55 @@ fn describe_identity(identity: &Identity, username: Option<&str>) -> String {
     )
 }
 
-/// `wxfed link <username> …`: an admin links an identity to an account.
-pub fn run_link(
-    username: &str,
-    selector: &IdentitySelector,
-    unlink: bool,
-    backend: &Backend,
-    json: bool,
-) -> Result<ExitCode, CliError> {
+/// `wxfed link <username> …`: an admin links an identity to an account,
+/// creating (pre-provisioning) the identity when wxfed has never seen it,
+/// so the person's first WeChat login lands on this account.
+pub fn run_link(args: &LinkArgs, backend: &Backend, json: bool) -> Result<ExitCode, CliError> {
     let mut conn = backend.pool.get().map_err(|e| CliError::Other(e.to_string()))?;
     let (conn, secrets, actor) = (&mut *conn, &backend.secrets, Actor::cli());
-    let account = manage::find_by_username(conn, username)?;
-    let identity = select(conn, selector)?;
-    db::write_transaction(conn, |conn| {
-        if unlink {
-            if identity.account_id.as_deref() != Some(account.id.as_str()) {
-                return Err(CliError::Other(format!("this WeChat identity is not linked to `{}`", account.username)));
-            }
-            identities::unlink(conn, secrets, &actor, &identity.id).map_err(|e| CliError::Other(e.to_string()))
-        } else {
-            identities::link(conn, secrets, &actor, &identity.id, account.id.as_str(), "admin")
-                .map_err(|e| CliError::Other(e.to_string()))
+    let account = manage::find_by_username(conn, &args.username)?;
+    let reason = args.reason.as_deref().unwrap_or("").trim();
+    let reason = if reason.is_empty() { "wxfed link" } else { reason };
+    let (identity, created) = match external(conn, &args.identity)? {
+        Some(id) => db::write_transaction(conn, |conn| {
+            identities::link_external(conn, secrets, &actor, account.id.as_str(), &id, reason)
+        })
+        .map_err(|e| CliError::Other(e.to_string()))?,
+        None => {
+            return Err(CliError::Other(
+                "several Open Platforms are registered: name the UnionID's with --open-platform".into(),
+            ));
         }
-    })?;
-    let verb = if unlink { "unlinked from" } else { "linked to" };
-    let value = serde_json::json!({ "identity": identity.id, "account_id": account.id, "username": account.username, "linked": !unlink });
-    print(json, &value, &format!("WeChat identity {} {verb} {}", identity.id, account.username));
+    };
+    let value = serde_json::json!({
+        "identity": identity.id,
+        "account_id": account.id,
+        "username": account.username,
+        "linked": true,
+        "created": created,
+    });
+    let text = if created {
+        format!("WeChat identity {} pre-provisioned and linked to {}", identity.id, account.username)
+    } else {
+        format!("WeChat identity {} linked to {}", identity.id, account.username)
+    };
+    print(json, &value, &text);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wxfed unlink <username> …`.
+pub fn run_unlink(args: &LinkArgs, backend: &Backend, json: bool) -> Result<ExitCode, CliError> {
+    let mut conn = backend.pool.get().map_err(|e| CliError::Other(e.to_string()))?;
+    let (conn, secrets, actor) = (&mut *conn, &backend.secrets, Actor::cli());
+    let account = manage::find_by_username(conn, &args.username)?;
+    let identity = select(conn, &args.identity)?;
+    let reason = args.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).unwrap_or("wxfed unlink");
+    db::write_transaction(conn, |conn| {
+        identities::unlink(conn, secrets, &actor, &identity.id, Some(account.id.as_str()), Some(reason))
+    })
+    .map_err(|e| CliError::Other(e.to_string()))?;
+    let value = serde_json::json!({ "identity": identity.id, "account_id": account.id, "username": account.username, "linked": false });
+    print(json, &value, &format!("WeChat identity {} unlinked from {}", identity.id, account.username));
     Ok(ExitCode::SUCCESS)
 }
 

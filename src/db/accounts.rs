@@ -139,7 +139,7 @@ pub struct AccountFilter {
 /// U+10FFFF after every character, so `>= prefix AND < prefix||U+10FFFF`
 /// is a prefix match that a plain b-tree index serves (LIKE would need
 /// `text_pattern_ops` on PostgreSQL and NOCASE columns on SQLite).
-fn prefix_end(prefix: &str) -> String {
+pub(crate) fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
@@ -268,5 +268,43 @@ pub fn set_profile(conn: &mut DbConn, id: &str, fields: ProfileFields<'_>, now: 
             accounts::phone_verified.eq(fields.phone_verified),
             accounts::updated_at.eq(now),
         ))
+        .execute(conn)
+}
+
+// --- merging accounts (issue 8 §4) ---
+
+/// Disables `id` and records the account it was merged into.
+pub fn mark_merged(conn: &mut DbConn, id: &str, into: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(accounts::table.find(id))
+        .set((accounts::status.eq("disabled"), accounts::merged_into.eq(into), accounts::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// The account `id` was merged into, if any.
+pub fn merged_into(conn: &mut DbConn, id: &str) -> QueryResult<Option<String>> {
+    accounts::table.find(id).select(accounts::merged_into).first::<Option<String>>(conn).optional().map(Option::flatten)
+}
+
+pub fn set_email(
+    conn: &mut DbConn,
+    id: &str,
+    email: Option<&str>,
+    verified: bool,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(accounts::table.find(id))
+        .set((accounts::email.eq(email), accounts::email_verified.eq(verified), accounts::updated_at.eq(now)))
+        .execute(conn)
+}
+
+pub fn set_phone(
+    conn: &mut DbConn,
+    id: &str,
+    phone: Option<&str>,
+    verified: bool,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(accounts::table.find(id))
+        .set((accounts::phone.eq(phone), accounts::phone_verified.eq(verified), accounts::updated_at.eq(now)))
         .execute(conn)
 }

@@ -265,3 +265,41 @@ pub fn insert_checkpoint(conn: &mut DbConn, row: &CheckpointRow) -> QueryResult<
     diesel::insert_into(audit_checkpoints::table).values(row).execute(conn)?;
     Ok(())
 }
+
+/// The newest WeChat login events (success and failure) of one identity.
+/// The identity is in the event detail, so this walks the newest `scan`
+/// login events of the linked account (the account index) and the newest
+/// `scan` of everyone (refusals before it was linked name no account),
+/// and keeps those naming it: recent history, not all of it.
+pub fn wechat_logins_of_identity(
+    conn: &mut DbConn,
+    identity_id: &str,
+    account_id: Option<&str>,
+    scan: i64,
+    limit: usize,
+) -> QueryResult<Vec<AuditRow>> {
+    let newest = |conn: &mut DbConn, account: Option<&str>| -> QueryResult<Vec<AuditRow>> {
+        let mut query = audit_events::table
+            .filter(audit_events::action.eq("login.wechat"))
+            .order(audit_events::seq.desc())
+            .limit(scan)
+            .select(AuditRow::as_select())
+            .into_boxed();
+        if let Some(account) = account {
+            query = query.filter(audit_events::account_id.eq(account.to_owned()));
+        }
+        query.load(conn)
+    };
+    let mut rows = newest(conn, None)?;
+    if let Some(account) = account_id {
+        rows.extend(newest(conn, Some(account))?);
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
+    rows.dedup_by(|a, b| a.seq == b.seq);
+    // Parsed, not matched as text: PostgreSQL renders JSON with spaces.
+    let names_it = |r: &AuditRow| {
+        serde_json::from_str::<serde_json::Value>(&r.detail)
+            .is_ok_and(|d| d.get("identity").and_then(|v| v.as_str()) == Some(identity_id))
+    };
+    Ok(rows.into_iter().filter(names_it).take(limit).collect())
+}

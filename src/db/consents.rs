@@ -41,3 +41,8 @@ pub fn save(conn: &mut DbConn, row: &ConsentRow) -> QueryResult<()> {
 pub fn delete(conn: &mut DbConn, account_id: &str, client_id: &str) -> QueryResult<bool> {
     diesel::delete(consents::table.find((account_id, client_id))).execute(conn).map(|n| n > 0)
 }
+
+/// Moves the consent of `from` for `client_id` to `to`.
+pub fn move_to(conn: &mut DbConn, from: &str, to: &str, client_id: &str) -> QueryResult<usize> {
+    diesel::update(consents::table.find((from, client_id))).set(consents::account_id.eq(to)).execute(conn)
+}

@@ -443,3 +443,103 @@ pub fn account_ids_by_external_id(conn: &mut DbConn, external_id: &str) -> Query
 pub fn count_linked_identities(conn: &mut DbConn) -> QueryResult<i64> {
     wechat_identities::table.filter(wechat_identities::account_id.is_not_null()).count().get_result(conn)
 }
+
+// --- the console's identity list (issue 8 §4) ---
+
+/// Which identities a console page asks for, besides the linked filter.
+#[derive(Debug, Clone)]
+pub enum IdentityMatch {
+    All,
+    /// These ids (found by an exact match elsewhere).
+    Ids(Vec<String>),
+    /// `open_platform` equals the text.
+    OpenPlatform(String),
+    /// Has an OpenID in this app.
+    AppId(String),
+    /// The lower-cased nickname starts with the (lower-cased) text.
+    NicknamePrefix(String),
+}
+
+/// The keyset cursor of the identity list: (created_at, id) of the last
+/// row shown, newest first.
+pub type IdentityCursor = (NaiveDateTime, String);
+
+/// One keyset page of identities, newest first: the first `limit` after
+/// `after`. Never OFFSET.
+pub fn identity_page(
+    conn: &mut DbConn,
+    which: &IdentityMatch,
+    linked: Option<bool>,
+    after: Option<&IdentityCursor>,
+    limit: i64,
+) -> QueryResult<Vec<IdentityRow>> {
+    use super::accounts::{lower, prefix_end};
+    let mut query = wechat_identities::table.select(IdentityRow::as_select()).into_boxed();
+    match which {
+        IdentityMatch::All => {}
+        IdentityMatch::Ids(ids) => query = query.filter(wechat_identities::id.eq_any(ids.clone())),
+        IdentityMatch::OpenPlatform(platform) => {
+            query = query.filter(wechat_identities::open_platform.eq(platform.clone()));
+        }
+        IdentityMatch::AppId(appid) => {
+            let in_app = wechat_openids::table
+                .filter(wechat_openids::appid.eq(appid.clone()))
+                .select(wechat_openids::identity_id);
+            query = query.filter(wechat_identities::id.eq_any(in_app));
+        }
+        IdentityMatch::NicknamePrefix(prefix) => {
+            query = query
+                .filter(lower(wechat_identities::nickname).ge(prefix.clone()))
+                .filter(lower(wechat_identities::nickname).lt(prefix_end(prefix)));
+        }
+    }
+    match linked {
+        Some(true) => query = query.filter(wechat_identities::account_id.is_not_null()),
+        Some(false) => query = query.filter(wechat_identities::account_id.is_null()),
+        None => {}
+    }
+    if let Some((at, id)) = after {
+        query = query.filter(
+            wechat_identities::created_at
+                .lt(*at)
+                .or(wechat_identities::created_at.eq(*at).and(wechat_identities::id.lt(id.clone()))),
+        );
+    }
+    query.order((wechat_identities::created_at.desc(), wechat_identities::id.desc())).limit(limit).load(conn)
+}
+
+/// Ids of identities whose id, UnionID or one of whose OpenIDs is exactly
+/// `q`, or that are linked to the account with username key `username_key`.
+pub fn identity_ids_matching_exactly(conn: &mut DbConn, q: &str, username_key: &str) -> QueryResult<Vec<String>> {
+    use super::schema::accounts;
+    let mut ids: Vec<String> = wechat_identities::table
+        .filter(wechat_identities::id.eq(q).or(wechat_identities::unionid.eq(q)))
+        .select(wechat_identities::id)
+        .limit(100)
+        .load(conn)?;
+    ids.extend(
+        wechat_openids::table
+            .filter(wechat_openids::openid.eq(q))
+            .select(wechat_openids::identity_id)
+            .limit(100)
+            .load::<String>(conn)?,
+    );
+    let account: Option<String> =
+        accounts::table.filter(accounts::username_key.eq(username_key)).select(accounts::id).first(conn).optional()?;
+    if let Some(account) = account {
+        ids.extend(
+            wechat_identities::table
+                .filter(wechat_identities::account_id.eq(account))
+                .select(wechat_identities::id)
+                .limit(100)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(ids)
+}
+
+/// Every identity linked to one of `account_ids` (names for list rows).
+pub fn usernames_of(conn: &mut DbConn, account_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+    use super::schema::accounts;
+    accounts::table.filter(accounts::id.eq_any(account_ids)).select((accounts::id, accounts::username)).load(conn)
+}

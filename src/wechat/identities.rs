@@ -27,6 +27,14 @@ pub enum IdentityError {
     MergeConflict,
     #[error("no such WeChat identity")]
     NotFound,
+    #[error("the WeChat identity is not linked to `{0}`")]
+    NotLinkedTo(String),
+    #[error("a reason is required")]
+    ReasonRequired,
+    #[error("no WeChat app `{0}` is registered")]
+    UnknownApp(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -204,6 +212,7 @@ fn insert_openid(
 }
 
 /// Links an identity to an account, or says which rule forbids it.
+/// `reason` is the admin's (console, CLI); WeChat logins pass `None`.
 pub fn link(
     conn: &mut DbConn,
     secrets: &Secrets,
@@ -211,17 +220,12 @@ pub fn link(
     identity_id: &str,
     account_id: &str,
     how: &str,
+    reason: Option<&str>,
 ) -> Result<(), IdentityError> {
     let identity = reload(conn, identity_id)?;
     match &identity.account_id {
         Some(existing) if existing == account_id => return Ok(()),
-        Some(existing) => {
-            let username =
-                crate::accounts::manage::find_by_id(conn, &crate::accounts::AccountId::from_db(existing.clone()))?
-                    .map(|a| a.username)
-                    .unwrap_or_else(|| existing.clone());
-            return Err(IdentityError::LinkedElsewhere(username));
-        }
+        Some(existing) => return Err(IdentityError::LinkedElsewhere(username_of(conn, existing)?)),
         None => {}
     }
     if db::wechat::identity_of_account_on(conn, account_id, &identity.platform_key)?.is_some() {
@@ -229,27 +233,181 @@ pub fn link(
         return Err(IdentityError::AccountHasOne(platform));
     }
     db::wechat::set_identity_account(conn, identity_id, Some(account_id), db::now())?;
-    let event = AuditEvent::success(Action::WechatIdentityLinked)
+    let mut event = AuditEvent::success(Action::WechatIdentityLinked)
         .with_actor(actor.0.clone())
         .with_account(account_id)
         .with_detail("identity", identity_id)
-        .with_detail("how", how);
+        .with_detail("how", how)
+        .with_detail("before", serde_json::Value::Null)
+        .with_detail("after", account_id);
+    if let Some(reason) = reason {
+        event = event.with_detail("reason", reason);
+    }
     audit::append(conn, secrets, &event)?;
     Ok(())
 }
 
-pub fn unlink(conn: &mut DbConn, secrets: &Secrets, actor: &Actor, identity_id: &str) -> Result<(), IdentityError> {
+fn username_of(conn: &mut DbConn, account_id: &str) -> Result<String, IdentityError> {
+    Ok(crate::accounts::manage::find_by_id(conn, &crate::accounts::AccountId::from_db(account_id.to_owned()))?
+        .map(|a| a.username)
+        .unwrap_or_else(|| account_id.to_owned()))
+}
+
+/// Unlinks an identity from `account_id` (when given, the identity must
+/// be linked to it). `Ok(false)`: it was not linked at all.
+pub fn unlink(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    identity_id: &str,
+    expected_account: Option<&str>,
+    reason: Option<&str>,
+) -> Result<bool, IdentityError> {
     let identity = reload(conn, identity_id)?;
     let Some(account) = identity.account_id else {
-        return Ok(());
+        return match expected_account {
+            Some(expected) => Err(IdentityError::NotLinkedTo(username_of(conn, expected)?)),
+            None => Ok(false),
+        };
     };
+    if let Some(expected) = expected_account
+        && expected != account
+    {
+        return Err(IdentityError::NotLinkedTo(username_of(conn, expected)?));
+    }
     db::wechat::set_identity_account(conn, identity_id, None, db::now())?;
-    let event = AuditEvent::success(Action::WechatIdentityUnlinked)
+    let mut event = AuditEvent::success(Action::WechatIdentityUnlinked)
         .with_actor(actor.0.clone())
-        .with_account(account)
-        .with_detail("identity", identity_id);
+        .with_account(account.clone())
+        .with_detail("identity", identity_id)
+        .with_detail("before", account)
+        .with_detail("after", serde_json::Value::Null);
+    if let Some(reason) = reason {
+        event = event.with_detail("reason", reason);
+    }
     audit::append(conn, secrets, &event)?;
+    Ok(true)
+}
+
+/// An external identifier an admin names: a UnionID of an Open Platform,
+/// or an OpenID of one registered app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalId {
+    UnionId { open_platform: String, unionid: String },
+    OpenId { appid: String, openid: String },
+}
+
+/// A reason an admin gives: trimmed, non-empty, at most 500 characters.
+pub fn require_reason(reason: &str) -> Result<String, IdentityError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(IdentityError::ReasonRequired);
+    }
+    Ok(reason.to_owned())
+}
+
+fn check_identifier(what: &str, value: &str) -> Result<(), IdentityError> {
+    // WeChat ids are short ASCII tokens (28-29 characters for OpenIDs and
+    // UnionIDs, 18 for AppIDs); anything else is a paste error.
+    if value.is_empty() || value.len() > 128 || !value.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+        return Err(IdentityError::Invalid(format!("this {what} is not a WeChat identifier")));
+    }
     Ok(())
+}
+
+/// The identity an admin names, if wxfed has seen it.
+pub fn find_external(conn: &mut DbConn, id: &ExternalId) -> Result<Option<IdentityRow>, IdentityError> {
+    Ok(match id {
+        ExternalId::UnionId { open_platform, unionid } => {
+            db::wechat::find_identity_by_unionid(conn, open_platform, unionid)?
+        }
+        ExternalId::OpenId { appid, openid } => match db::wechat::find_openid(conn, appid, openid)? {
+            Some(row) => db::wechat::find_identity(conn, &row.identity_id)?,
+            None => None,
+        },
+    })
+}
+
+/// Links `account_id` to the identity named by `id`, creating the identity
+/// record when wxfed has never seen it (pre-provisioning: the person's
+/// first WeChat login then lands on this account, see [`resolve`]).
+/// Returns the identity and whether it was created. Same refusals as
+/// [`link`]. Run in a write transaction.
+pub fn link_external(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    actor: &Actor,
+    account_id: &str,
+    id: &ExternalId,
+    reason: &str,
+) -> Result<(IdentityRow, bool), IdentityError> {
+    let reason = require_reason(reason)?;
+    if let Some(identity) = find_external(conn, id)? {
+        link(conn, secrets, actor, &identity.id, account_id, "admin", Some(&reason))?;
+        return Ok((reload(conn, &identity.id)?, false));
+    }
+    let now = db::now();
+    let (platform_key, open_platform, unionid, openid) = match id {
+        ExternalId::UnionId { open_platform, unionid } => {
+            if open_platform.trim().is_empty() || open_platform.len() > 128 {
+                return Err(IdentityError::Invalid("an Open Platform is required with a UnionID".into()));
+            }
+            check_identifier("UnionID", unionid)?;
+            (format!("op:{open_platform}"), Some(open_platform.clone()), Some(unionid.clone()), None)
+        }
+        ExternalId::OpenId { appid, openid } => {
+            check_identifier("AppID", appid)?;
+            check_identifier("OpenID", openid)?;
+            let app = super::apps::find(conn, appid)?.ok_or_else(|| IdentityError::UnknownApp(appid.clone()))?;
+            // Known only by this OpenID until a login shows its UnionID;
+            // resolve() then keys the same record by UnionID.
+            (app.platform_key_for(false), None, None, Some((appid.clone(), openid.clone())))
+        }
+    };
+    if db::wechat::identity_of_account_on(conn, account_id, &platform_key)?.is_some() {
+        return Err(IdentityError::AccountHasOne(open_platform.unwrap_or(platform_key)));
+    }
+    let row = IdentityRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        platform_key,
+        open_platform,
+        unionid,
+        account_id: None,
+        nickname: None,
+        avatar_url: None,
+        phone: None,
+        phone_verified_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    db::wechat::insert_identity(conn, &row)?;
+    let mut created = AuditEvent::success(Action::WechatIdentityCreated)
+        .with_actor(actor.0.clone())
+        .with_detail("identity", row.id.clone())
+        .with_detail("preprovisioned", true)
+        .with_detail("reason", reason.clone());
+    if let Some(unionid) = &row.unionid {
+        created = created.with_detail("unionid_hash", hashed(secrets, "unionid", unionid));
+    }
+    if let Some((appid, openid)) = &openid {
+        db::wechat::insert_openid(
+            conn,
+            &OpenIdRow {
+                appid: appid.clone(),
+                openid: openid.clone(),
+                identity_id: row.id.clone(),
+                session_key: None,
+                created_at: now,
+                // Never logged in: the login time starts as the creation time.
+                last_login_at: now,
+            },
+        )?;
+        created =
+            created.with_detail("appid", appid.clone()).with_detail("openid_hash", hashed(secrets, "openid", openid));
+    }
+    audit::append(conn, secrets, &created)?;
+    link(conn, secrets, actor, &row.id, account_id, "preprovisioned", Some(&reason))?;
+    Ok((reload(conn, &row.id)?, true))
 }
 
 /// An identity found by UnionID (any platform) or by (appid, OpenID).

@@ -59,6 +59,11 @@ impl LinkRefusal {
             IdentityError::LinkedElsewhere(_) | IdentityError::AccountHasOne(_) => {
                 Some(Self::LinkConflict(error.to_string()))
             }
+            // Only admins meet these (console, CLI); a login never does.
+            IdentityError::NotLinkedTo(_)
+            | IdentityError::ReasonRequired
+            | IdentityError::UnknownApp(_)
+            | IdentityError::Invalid(_) => Some(Self::LinkConflict(error.to_string())),
             IdentityError::MergeConflict => Some(Self::IdentityConflict),
             IdentityError::NotFound => Some(Self::NotLinked),
             IdentityError::Db(_) => None,
@@ -128,13 +133,13 @@ fn account_for(
             };
             let actor = Actor("system:wechat".into());
             let account = manage::add(conn, secrets, &actor, &new, None)?;
-            identities::link(conn, secrets, &actor, &identity.id, account.id.as_str(), "created")?;
+            identities::link(conn, secrets, &actor, &identity.id, account.id.as_str(), "created", None)?;
             Ok(Some(account))
         }
         UnlinkedPolicy::AutoPhone => match super::phone::unique_account_with_phone(conn, identity)? {
             Some(account) => {
                 let actor = Actor("system:auto-phone".into());
-                identities::link(conn, secrets, &actor, &identity.id, account.id.as_str(), "auto-phone")?;
+                identities::link(conn, secrets, &actor, &identity.id, account.id.as_str(), "auto-phone", None)?;
                 Ok(Some(account))
             }
             None => Ok(None),
@@ -153,7 +158,7 @@ pub fn bind_with_password(
     account_id: &str,
 ) -> Result<Result<(), LinkRefusal>, FlowError> {
     let actor = Actor(format!("account:{account_id}"));
-    match identities::link(conn, secrets, &actor, identity_id, account_id, "password") {
+    match identities::link(conn, secrets, &actor, identity_id, account_id, "password", None) {
         Ok(()) => Ok(Ok(())),
         Err(error) => match LinkRefusal::from_identity_error(&error) {
             Some(refusal) => Ok(Err(refusal)),

@@ -4,6 +4,8 @@
 mod access;
 mod accounts;
 mod clients;
+mod identities;
+mod merge;
 mod reauth;
 
 use wxfed::accounts::Role;

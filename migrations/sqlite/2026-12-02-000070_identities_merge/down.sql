@@ -1,0 +1,3 @@
+ALTER TABLE accounts DROP COLUMN merged_into;
+DROP INDEX wechat_identities_nickname_lower;
+DROP INDEX wechat_identities_created_id;
