@@ -151,6 +151,7 @@ impl KeySet {
                 key: key.clone(),
                 not_before: None,
                 retired_at: None,
+                created_at: db::now(),
             });
             by_kid.insert(key.kid().to_owned(), key);
         }
