@@ -178,8 +178,17 @@ fn external(conn: &mut db::DbConn, selector: &IdentitySelector) -> Result<Option
             let mut platforms: Vec<String> = apps::list(conn)?.into_iter().filter_map(|a| a.open_platform).collect();
             platforms.sort();
             platforms.dedup();
-            match platforms.len() {
-                1 => platforms.remove(0),
+            // An identity wxfed already knows names its own platform; only
+            // a new one (pre-provisioning) needs it said when several exist.
+            let mut known = Vec::new();
+            for platform in &platforms {
+                if db::wechat::find_identity_by_unionid(conn, platform, unionid)?.is_some() {
+                    known.push(platform.clone());
+                }
+            }
+            match (known.len(), platforms.len()) {
+                (1, _) => known.remove(0),
+                (0, 1) => platforms.remove(0),
                 _ => return Ok(None),
             }
         }
