@@ -204,6 +204,11 @@ pub fn row_status(key: &[u8], row: &AuditRow, predecessor: Option<&AuditRow>) ->
 
 /// Walks the whole chain in pages and reports the first violation.
 pub fn verify(conn: &mut DbConn, key: &[u8]) -> diesel::QueryResult<VerifyReport> {
+    db::read_snapshot(conn, |conn| verify_snapshot(conn, key))
+}
+
+/// [`verify`] on a snapshot: the head and the rows read together.
+fn verify_snapshot(conn: &mut DbConn, key: &[u8]) -> diesel::QueryResult<VerifyReport> {
     const PAGE: i64 = 1000;
     let (head_seq, head_hash) = db::audit::read_head(conn)?;
     let mut expected_seq = 1;

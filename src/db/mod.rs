@@ -610,6 +610,48 @@ where
     if let DbConn::Sqlite(inner) = conn {
         AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
     }
+    finish_transaction(conn, f)
+}
+
+/// Runs read-only `f` on one consistent snapshot of the database, so that
+/// what it reads in several statements belongs together even while others
+/// commit (the audit verifier reads the chain head, then the rows: without
+/// a snapshot a batch chained in between looks like rows beyond the head).
+/// PostgreSQL: `REPEATABLE READ READ ONLY`; SQLite: a deferred transaction,
+/// whose first read fixes the snapshot (WAL). Inside another transaction
+/// `f` simply runs in it.
+pub fn read_snapshot<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let outermost = match conn {
+        DbConn::Sqlite(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner).transaction_depth()?.is_none()
+        }
+        DbConn::Postgresql(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner).transaction_depth()?.is_none()
+        }
+    };
+    if !outermost {
+        return f(conn);
+    }
+    match conn {
+        DbConn::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN")?,
+        DbConn::Postgresql(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?
+        }
+    }
+    finish_transaction(conn, f)
+}
+
+/// Runs `f` in the transaction just begun, then commits it (or rolls it
+/// back when `f` fails or the commit does).
+fn finish_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
     match f(conn) {
         Ok(value) => {
             if let Err(commit_error) = <DbConn as Connection>::TransactionManager::commit_transaction(conn) {
