@@ -83,6 +83,13 @@ struct RawSettings {
     refresh_token_reuse_grace_secs: u64,
     key_reload_secs: u64,
     audit_checkpoint_secs: u64,
+    /// Retention per audit category in days (issue 9 item 6); unset: keep
+    /// forever. `WXFED_AUDIT_RETENTION_<CATEGORY>_DAYS`.
+    audit_retention_authentication_days: Option<u32>,
+    audit_retention_oidc_days: Option<u32>,
+    audit_retention_wechat_days: Option<u32>,
+    audit_retention_admin_days: Option<u32>,
+    audit_retention_audit_access_days: Option<u32>,
     wechat_api_base: String,
     wechat_open_base: String,
     wechat_unlinked: UnlinkedPolicy,
@@ -139,6 +146,11 @@ impl Default for RawSettings {
             refresh_token_reuse_grace_secs: 5,
             key_reload_secs: 30,
             audit_checkpoint_secs: 60,
+            audit_retention_authentication_days: None,
+            audit_retention_oidc_days: None,
+            audit_retention_wechat_days: None,
+            audit_retention_admin_days: None,
+            audit_retention_audit_access_days: None,
             wechat_api_base: "https://api.weixin.qq.com".into(),
             wechat_open_base: "https://open.weixin.qq.com".into(),
             wechat_unlinked: UnlinkedPolicy::Deny,
@@ -235,6 +247,9 @@ pub struct Settings {
     /// At most this often the chainer signs an audit checkpoint (issue 9
     /// item 4); also once on shutdown.
     pub audit_checkpoint_secs: u64,
+    /// (category, days) for every audit category with a retention period;
+    /// the others are kept forever.
+    pub audit_retention_days: Vec<(&'static str, u32)>,
     pub wechat: WechatSettings,
     pub default_locale: crate::i18n::Locale,
     /// A sensitive console action asks for the password again when the
@@ -315,6 +330,26 @@ impl Settings {
     }
 
     fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        let mut audit_retention_days = Vec::new();
+        for (category, days) in [
+            ("authentication", raw.audit_retention_authentication_days),
+            ("oidc", raw.audit_retention_oidc_days),
+            ("wechat", raw.audit_retention_wechat_days),
+            ("admin", raw.audit_retention_admin_days),
+            ("audit_access", raw.audit_retention_audit_access_days),
+        ] {
+            match days {
+                None => {}
+                Some(0) => {
+                    let name = format!(
+                        "audit_retention_{category}_days (WXFED_AUDIT_RETENTION_{}_DAYS)",
+                        category.to_uppercase()
+                    );
+                    return Err(invalid(&name, "must be at least 1 day; leave it unset to keep events forever"));
+                }
+                Some(days) => audit_retention_days.push((category, days)),
+            }
+        }
         let bind: SocketAddr = raw.bind.parse().map_err(|_| {
             invalid("bind (WXFED_BIND)", format!("`{}` is not an address like 127.0.0.1:8080", raw.bind))
         })?;
@@ -450,6 +485,7 @@ impl Settings {
             trusted_proxies,
             key_reload_secs: raw.key_reload_secs.clamp(1, 60),
             audit_checkpoint_secs: raw.audit_checkpoint_secs.max(1),
+            audit_retention_days,
             default_locale,
             admin_reauth_secs: raw.admin_reauth_secs.max(1),
             wechat: WechatSettings {

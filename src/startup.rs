@@ -168,6 +168,7 @@ impl Application {
         let sweeper = actix_web::rt::spawn(sweep_sessions(self.state.clone()));
         let key_reloader = actix_web::rt::spawn(reload_keys(self.state.clone()));
         let audit_chainer = actix_web::rt::spawn(crate::audit::chainer::run(self.state.clone()));
+        let audit_retention = actix_web::rt::spawn(crate::audit::retention::run(self.state.clone()));
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();
             (handle, actix_web::rt::spawn(server))
@@ -180,6 +181,7 @@ impl Application {
         sweeper.abort();
         key_reloader.abort();
         audit_chainer.abort();
+        audit_retention.abort();
         crate::audit::chainer::flush(&self.state).await;
         result
     }

@@ -331,32 +331,37 @@ pub async fn export(
     let Some(format) = format.as_deref().and_then(Format::parse) else {
         return Err(AppError::BadRequest(t("audit-error-format")));
     };
-    let mut filters: Filters = params.parse().map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let filters: Filters = params.parse().map_err(|e| AppError::BadRequest(e.to_string()))?;
     let event = access_event(&auditor, &meta, Action::AuditExported)
         .with_detail("filters", filters_detail(&params))
         .with_detail("format", format.as_str());
     let secrets = state.secrets.clone();
-    let filters = db::run(&state.db, move |conn| -> Result<_, DbError> {
+    let export = db::run(&state.db, move |conn| -> Result<_, DbError> {
         audit::record(conn, &secrets, &event)?;
-        filters.resolve(conn)?;
-        Ok(filters)
+        // Chains what is pending and, for JSON Lines, picks (or signs) the
+        // checkpoints that make the file prove itself.
+        export::Export::prepare(conn, &secrets, format, params, filters).map_err(|e| match e {
+            export::ExportError::Db(e) => DbError::from(e),
+            export::ExportError::Checkpoint(e) => DbError::Unavailable(e.to_string()),
+        })
     })
     .await?;
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let pool = state.db.clone();
     actix_web::rt::spawn(async move {
-        if tx.send(Ok(Bytes::from(export::header(format)))).await.is_err() {
-            return;
-        }
-        let mut after = 0;
+        let mut export = export;
         loop {
-            let f = filters.clone();
+            let mut current = export.clone();
             let result = db::run(&pool, move |conn| -> Result<_, DbError> {
-                Ok(query::page(conn, &f, Direction::OldestAfter(after), export::BATCH)?)
+                let chunk = current.next_chunk(conn)?;
+                Ok((chunk, current))
             })
             .await;
-            let page = match result {
-                Ok(page) => page,
+            let chunk = match result {
+                Ok((chunk, next)) => {
+                    export = next;
+                    chunk
+                }
                 Err(error) => {
                     // The response has begun: all we can do is cut it
                     // short, so that the download fails visibly.
@@ -365,12 +370,9 @@ pub async fn export(
                     return;
                 }
             };
-            if !page.rows.is_empty() && tx.send(Ok(Bytes::from(export::encode(format, &page.rows)))).await.is_err() {
+            let Some(chunk) = chunk else { return };
+            if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
                 return; // the client went away
-            }
-            match page.next {
-                Some(next) => after = next,
-                None => return,
             }
         }
     });

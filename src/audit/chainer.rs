@@ -38,7 +38,7 @@ pub const INTERVAL: Duration = Duration::from_millis(500);
 /// Chains one batch of at most `limit` pending events in one transaction.
 /// Returns `None` when `wait` is false and another session is the chainer
 /// right now, else how many events were chained.
-pub fn chain_batch(conn: &mut DbConn, secrets: &Secrets, limit: i64, wait: bool) -> diesel::QueryResult<Option<usize>> {
+pub fn chain_batch(conn: &mut DbConn, limit: i64, wait: bool) -> diesel::QueryResult<Option<usize>> {
     db::write_transaction(conn, |conn| {
         if !db::audit::try_become_chainer(conn, wait)? {
             return Ok(None);
@@ -51,7 +51,7 @@ pub fn chain_batch(conn: &mut DbConn, secrets: &Secrets, limit: i64, wait: bool)
             return Ok(Some(0));
         }
         for pending in &batch {
-            let row = chain::link(secrets.audit_chain_key(), seq, &hash, pending);
+            let row = chain::link(seq, &hash, pending);
             db::audit::insert_chained(conn, &row)?;
             seq = row.seq;
             hash = row.hash;
@@ -66,10 +66,10 @@ pub fn chain_batch(conn: &mut DbConn, secrets: &Secrets, limit: i64, wait: bool)
     })
 }
 
-fn chain_until_empty(conn: &mut DbConn, secrets: &Secrets, wait: bool) -> diesel::QueryResult<usize> {
+fn chain_until_empty(conn: &mut DbConn, wait: bool) -> diesel::QueryResult<usize> {
     let mut total = 0;
     loop {
-        match chain_batch(conn, secrets, BATCH_SIZE, wait)? {
+        match chain_batch(conn, BATCH_SIZE, wait)? {
             Some(n) if n as i64 == BATCH_SIZE => total += n,
             Some(n) => return Ok(total + n),
             None => return Ok(total),
@@ -79,15 +79,15 @@ fn chain_until_empty(conn: &mut DbConn, secrets: &Secrets, wait: bool) -> diesel
 
 /// Chains every event committed so far, queuing behind a chainer that is
 /// at work. Returns how many were chained here.
-pub fn chain_pending(conn: &mut DbConn, secrets: &Secrets) -> diesel::QueryResult<usize> {
-    chain_until_empty(conn, secrets, true)
+pub fn chain_pending(conn: &mut DbConn, _secrets: &Secrets) -> diesel::QueryResult<usize> {
+    chain_until_empty(conn, true)
 }
 
 /// Chains pending events unless another session is the chainer right now
 /// (then returns 0 at once): what the background job of every instance
 /// does, so that only one of them works per round.
-pub fn chain_pending_if_elected(conn: &mut DbConn, secrets: &Secrets) -> diesel::QueryResult<usize> {
-    chain_until_empty(conn, secrets, false)
+pub fn chain_pending_if_elected(conn: &mut DbConn, _secrets: &Secrets) -> diesel::QueryResult<usize> {
+    chain_until_empty(conn, false)
 }
 
 /// Signs a checkpoint of the head when the chain moved and the last
@@ -115,12 +115,22 @@ pub fn checkpoint_if_due(
     })
 }
 
+/// Chains everything pending and returns a checkpoint of the head,
+/// signing one now if the newest does not cover it: what an export closes
+/// its proof with (an export, like shutdown, may sign sooner than
+/// `WXFED_AUDIT_CHECKPOINT_SECS`).
+pub fn checkpoint_now(conn: &mut DbConn, secrets: &Secrets) -> Result<CheckpointRow, CheckpointError> {
+    chain_pending(conn, secrets)?;
+    if let Some(signed) = checkpoint_if_due(conn, secrets, Duration::ZERO, true)? {
+        return Ok(signed);
+    }
+    db::audit::latest_checkpoint(conn)?.ok_or(CheckpointError::Empty)
+}
+
 /// One round of the background job: chain, then (when due) checkpoint.
 /// `min_interval` zero (shutdown) signs whenever the chain moved.
 async fn round(state: &AppState, wait: bool, min_interval: Duration) {
-    let secrets = state.secrets.clone();
-    let result =
-        db::run(&state.db, move |conn| chain_until_empty(conn, &secrets, wait).map_err(db::DbError::from)).await;
+    let result = db::run(&state.db, move |conn| chain_until_empty(conn, wait).map_err(db::DbError::from)).await;
     if let Err(error) = result {
         // Retried next round; the events wait safely in audit_pending.
         tracing::warn!(%error, "chaining audit events failed; will retry");

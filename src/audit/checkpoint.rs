@@ -43,6 +43,8 @@ pub enum CheckpointError {
     Db(#[from] diesel::result::Error),
     #[error("the audit key {0} cannot be used: {1}")]
     Key(String, String),
+    #[error("the audit trail is empty: there is nothing to sign")]
+    Empty,
 }
 
 fn seal_context(key_id: &str) -> String {

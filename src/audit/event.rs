@@ -5,8 +5,14 @@ use serde_json::Value;
 /// Retention and filtering group events by category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
-    /// Logins, logouts, sessions, tokens: what people and clients did.
+    /// Logins, logouts and sessions: people proving who they are.
     Authentication,
+    /// The OpenID Connect protocol: authorizations, consents, tokens issued,
+    /// exchanged, reused and revoked, RP-initiated logout.
+    Oidc,
+    /// WeChat identities appearing and changing through WeChat itself
+    /// (first login, merges, phone numbers) and the FinClip host schemes.
+    Wechat,
     /// Changes made by operators and admins (CLI, console).
     Admin,
     /// Auditors reading the trail: who searched what, which event or
@@ -15,9 +21,14 @@ pub enum Category {
 }
 
 impl Category {
+    /// Every category, in the order pages list them.
+    pub const ALL: [Category; 5] = [Self::Authentication, Self::Oidc, Self::Wechat, Self::Admin, Self::AuditAccess];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Authentication => "authentication",
+            Self::Oidc => "oidc",
+            Self::Wechat => "wechat",
             Self::Admin => "admin",
             Self::AuditAccess => "audit_access",
         }
@@ -80,6 +91,8 @@ pub enum Action {
     AuditAccountViewed,
     AuditReportViewed,
     UserMerged,
+    /// Retention removed the content of old rows (issue 9 item 6).
+    AuditPruned,
 }
 
 impl Action {
@@ -137,15 +150,14 @@ impl Action {
             Self::AuditAccountViewed => "audit.account_viewed",
             Self::AuditReportViewed => "audit.report_viewed",
             Self::UserMerged => "user.merged",
+            Self::AuditPruned => "audit.pruned",
         }
     }
 
     pub fn category(self) -> Category {
         match self {
-            Self::LoginPassword
-            | Self::Logout
-            | Self::SessionExpired
-            | Self::Authorization
+            Self::LoginPassword | Self::Logout | Self::SessionExpired | Self::LoginWechat => Category::Authentication,
+            Self::Authorization
             | Self::ConsentGiven
             | Self::ConsentWithdrawn
             | Self::TokenIssued
@@ -153,14 +165,13 @@ impl Action {
             | Self::AuthorizationCodeReused
             | Self::TokenRevoked
             | Self::EndSession
-            | Self::LoginWechat
-            | Self::WechatIdentityCreated
+            | Self::TokenExchange => Category::Oidc,
+            Self::WechatIdentityCreated
             | Self::WechatIdentityMerged
             | Self::PhoneVerified
-            | Self::TokenExchange
             | Self::HostCodeIssued
             | Self::HostCodeRedeemed
-            | Self::FacadeCall => Category::Authentication,
+            | Self::FacadeCall => Category::Wechat,
             Self::UserAdded
             | Self::UserPasswordSet
             | Self::UserDisabled
@@ -188,7 +199,8 @@ impl Action {
             | Self::UserSessionsRevoked
             | Self::UserGrantRevoked
             | Self::UserConsentWithdrawn
-            | Self::UserMerged => Category::Admin,
+            | Self::UserMerged
+            | Self::AuditPruned => Category::Admin,
             Self::AuditSearched
             | Self::AuditEventViewed
             | Self::AuditExported

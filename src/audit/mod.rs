@@ -11,7 +11,9 @@ pub mod chainer;
 pub mod checkpoint;
 mod event;
 pub mod export;
+pub mod proof;
 pub mod query;
+pub mod retention;
 
 pub use chain::{VerifyReport, Violation, verify};
 pub use event::{Action, AuditEvent, Category, Outcome};

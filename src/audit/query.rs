@@ -272,6 +272,76 @@ impl Filters {
     }
 }
 
+/// What the filters look at of a row besides its content: enough to
+/// decide, without the content, whether a row of an export was rightly
+/// left out (see [`super::proof`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MetaView<'a> {
+    pub occurred_at: NaiveDateTime,
+    pub category: &'a str,
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub actor: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+}
+
+impl<'a> MetaView<'a> {
+    pub fn of(row: &'a AuditRow) -> Self {
+        Self {
+            occurred_at: row.occurred_at,
+            category: &row.category,
+            action: &row.action,
+            outcome: &row.outcome,
+            actor: row.actor.as_deref(),
+            account_id: row.account_id.as_deref(),
+            client_id: row.client_id.as_deref(),
+            request_id: row.request_id.as_deref(),
+        }
+    }
+}
+
+fn text_matches(rule: &TextMatch, value: Option<&str>) -> bool {
+    match (rule, value) {
+        (TextMatch::Exact(v), Some(value)) => value == v,
+        (TextMatch::Prefix(p), Some(value)) => value.starts_with(p.as_str()),
+        (_, None) => false,
+    }
+}
+
+impl Filters {
+    /// The filters on metadata, in memory, exactly as SQL applies them
+    /// (`db::audit_query`); the account filter must be resolved.
+    pub fn matches_metadata(&self, row: &MetaView) -> bool {
+        let f = &self.sql;
+        let eq = |rule: &Option<String>, value: Option<&str>| rule.as_deref().is_none_or(|r| value == Some(r));
+        f.from.is_none_or(|from| row.occurred_at >= from)
+            && f.to.is_none_or(|to| row.occurred_at < to)
+            && eq(&f.category, Some(row.category))
+            && f.action.as_ref().is_none_or(|a| text_matches(a, Some(row.action)))
+            && eq(&f.outcome, Some(row.outcome))
+            && eq(&f.client_id, row.client_id)
+            && eq(&f.request_id, row.request_id)
+            && f.account_id.as_deref().is_none_or(|id| {
+                row.account_id == Some(id) || row.actor.is_some_and(|a| a.strip_prefix("account:") == Some(id))
+            })
+    }
+
+    /// Every filter, in memory, on a row with its content: what the export
+    /// selects (the same rows as the SQL of the log viewer).
+    pub fn matches_row(&self, row: &AuditRow) -> bool {
+        let ip_ok = match &self.ip {
+            Some(ip) => row.ip.as_deref().is_some_and(|r| ip.contains(r)),
+            None => true,
+        };
+        let text_ok = self.sql.text.as_deref().is_none_or(|q| {
+            row.reason.as_deref().is_some_and(|r| r.to_lowercase().contains(q)) || row.detail.to_lowercase().contains(q)
+        });
+        ip_ok && text_ok && self.matches_metadata(&MetaView::of(row))
+    }
+}
+
 /// A page of events and where the next one starts.
 #[derive(Debug)]
 pub struct Page {

@@ -40,6 +40,21 @@ pub enum AuditCommand {
     /// master key).
     #[command(subcommand)]
     Key(AuditKeyCommand),
+    /// Check a JSON Lines export with only the audit public key (no
+    /// database, no master key): every row present, in order, unedited,
+    /// between two signed checkpoints. Exits 1 naming the first bad line.
+    VerifyExport {
+        /// The export (`wxfed audit export --format jsonl`, or the console's).
+        file: std::path::PathBuf,
+        /// The audit public key (`wxfed audit key show`): base64 of its 32
+        /// raw bytes. Repeat for keys retired during the range.
+        #[arg(long = "public-key", value_name = "KEY", required = true)]
+        public_keys: Vec<String>,
+    },
+    /// Apply the retention periods (`WXFED_AUDIT_RETENTION_<CATEGORY>_DAYS`):
+    /// strip the content of older events a signed checkpoint covers, and
+    /// record the prune. Servers also do this daily.
+    Prune,
 }
 
 /// The log viewer's filters as flags (T: RFC 3339 or a YYYY-MM-DD date in UTC).
@@ -89,7 +104,7 @@ impl From<ExportFilters> for audit::query::FilterParams {
     }
 }
 
-/// Streams the selected events to `out` batch by batch; returns how many.
+/// Streams the selected events to `out` chunk by chunk; returns how many.
 fn export(
     conn: &mut db::DbConn,
     backend: &Backend,
@@ -98,39 +113,68 @@ fn export(
     out: &mut dyn std::io::Write,
     progress: bool,
 ) -> Result<u64, CliError> {
-    use audit::export;
     let params = audit::query::FilterParams::from(filters).normalized();
-    let mut filters = params.parse().map_err(|e| CliError::Other(e.to_string()))?;
-    // A CLI-only installation has no server chaining: export everything
-    // recorded so far.
-    audit::chainer::chain_pending(conn, &backend.secrets)?;
-    filters.resolve(conn)?;
+    let filters = params.parse().map_err(|e| CliError::Other(e.to_string()))?;
     let event = audit::AuditEvent::success(audit::Action::AuditExported)
         .with_actor(crate::accounts::manage::Actor::cli().0)
         .with_detail("filters", serde_json::to_value(&params).unwrap_or_default())
         .with_detail("format", format.as_str())
         .with_detail("surface", "cli");
     audit::record(conn, &backend.secrets, &event)?;
+    // Chains everything recorded so far (a CLI-only installation has no
+    // server chaining) and, for JSON Lines, signs the proof's checkpoints.
+    let mut export = audit::export::Export::prepare(conn, &backend.secrets, format, params, filters)
+        .map_err(|e| CliError::Other(e.to_string()))?;
     let io = |e: std::io::Error| CliError::Other(format!("cannot write the export: {e}"));
-    out.write_all(&export::header(format)).map_err(io)?;
-    let (mut after, mut written) = (0, 0u64);
-    loop {
-        let page = audit::query::page(conn, &filters, db::audit_query::Direction::OldestAfter(after), export::BATCH)?;
-        out.write_all(&export::encode(format, &page.rows)).map_err(io)?;
-        written += page.rows.len() as u64;
+    while let Some(chunk) = export.next_chunk(conn)? {
+        out.write_all(&chunk).map_err(io)?;
         if progress {
-            eprint!("\rexported {written} events");
-        }
-        match page.next {
-            Some(next) => after = next,
-            None => break,
+            eprint!("\rexported {} events", export.written);
         }
     }
     out.flush().map_err(io)?;
     if progress {
         eprintln!();
     }
-    Ok(written)
+    Ok(export.written)
+}
+
+/// `wxfed audit verify-export`: reads nothing but the file and the keys.
+pub fn verify_export(file: &std::path::Path, public_keys: &[String], json: bool) -> Result<ExitCode, CliError> {
+    let input =
+        std::fs::File::open(file).map_err(|e| CliError::Other(format!("cannot open {}: {e}", file.display())))?;
+    match audit::proof::verify(std::io::BufReader::new(input), public_keys) {
+        Ok(report) => {
+            let mut text = format!(
+                "export OK: rows {} to {} complete and unedited, signed at {}{}; {} events selected, {} left out, {} pruned by retention",
+                report.from_seq,
+                report.to_seq,
+                report.start_signed_at.as_deref().map(|s| format!("{s} and ")).unwrap_or_default(),
+                report.end_signed_at,
+                report.events,
+                report.omitted,
+                report.pruned
+            );
+            if report.unproven_v1 > 0 {
+                text.push_str(&format!(
+                    "\n{} rows were chained before link version 2: present and in order, but their content is not proven",
+                    report.unproven_v1
+                ));
+            }
+            if report.content_filters_unchecked {
+                text.push_str("\nthe ip / q filters look at content: rows left out are not proven not to match them");
+            }
+            let value = serde_json::json!({ "valid": true, "report": report, "message": text });
+            print(json, &value, &text);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problem) => {
+            let text = format!("export BROKEN: {problem}");
+            let value = serde_json::json!({ "valid": false, "line": problem.line, "problem": problem.message, "message": text });
+            print(json, &value, &text);
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,7 +237,12 @@ pub fn chain_on_exit(backend: &Backend) {
     }
 }
 
-pub fn run(command: AuditCommand, backend: &Backend, json: bool) -> Result<ExitCode, CliError> {
+pub fn run(
+    command: AuditCommand,
+    backend: &Backend,
+    settings: &crate::config::Settings,
+    json: bool,
+) -> Result<ExitCode, CliError> {
     let mut conn = backend.pool.get().map_err(|e| CliError::Other(e.to_string()))?;
     match command {
         AuditCommand::Verify => {
@@ -236,6 +285,7 @@ pub fn run(command: AuditCommand, backend: &Backend, json: bool) -> Result<ExitC
                 "checkpoints_checked": checkpoints_checked,
                 "checkpoint_violation": checkpoint_violation,
                 "pending": report.pending,
+                "pruned": report.pruned,
                 "oldest_pending": report.oldest_pending.map(|t| t.and_utc().to_rfc3339()),
                 "message": text,
             });
@@ -261,6 +311,38 @@ pub fn run(command: AuditCommand, backend: &Backend, json: bool) -> Result<ExitC
                 }
             };
             tracing::debug!(written, "audit export done");
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::VerifyExport { file, public_keys } => verify_export(&file, &public_keys, json),
+        AuditCommand::Prune => {
+            let actor = crate::accounts::manage::Actor::cli().0;
+            let report = audit::retention::prune(
+                &mut conn,
+                &backend.secrets,
+                &settings.audit_retention_days,
+                db::now(),
+                &actor,
+            )?;
+            let text = match report.through_seq {
+                None => {
+                    "nothing pruned: no signed checkpoint yet (a running server signs one within a minute)".to_owned()
+                }
+                Some(_) if report.categories.is_empty() => {
+                    "nothing to prune: no retention period is set (WXFED_AUDIT_RETENTION_<CATEGORY>_DAYS)".to_owned()
+                }
+                Some(seq) => report
+                    .categories
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}: {} events older than {} days pruned (through row {seq})",
+                            c.category, c.pruned, c.retention_days
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            };
+            print(json, &report, &text);
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Key(command) => {

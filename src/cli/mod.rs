@@ -120,6 +120,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         output::print(cli.json, &serde_json::json!({ "master_key": key }), &key);
         return Ok(ExitCode::SUCCESS);
     }
+    // Needs no settings, database or master key: only the file and the keys.
+    if let Command::Audit(audit::AuditCommand::VerifyExport { file, public_keys }) = &cli.command {
+        return audit::verify_export(file, public_keys, cli.json);
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     if let Command::MigrateData(args) = &cli.command {
         telemetry::init(settings.log_format, "warn", true);
@@ -144,7 +148,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Command::User(command) => user::run(command, &backend, cli.json),
-                Command::Audit(command) => audit::run(command, &backend, cli.json),
+                Command::Audit(command) => audit::run(command, &backend, &settings, cli.json),
                 Command::Client(command) => client::run(command, &backend, cli.json),
                 Command::Account(command) => merge::run(command, &backend, cli.json),
                 Command::WechatApp(command) => wechat::run_app(command, &backend, cli.json),

@@ -26,6 +26,15 @@ pub struct AuditRow {
     pub detail: String,
     pub prev_hash: String,
     pub hash: String,
+    /// 1: HMAC link under the master key; 2: SHA-256 link over the
+    /// metadata and `content_hash` (see `crate::audit::chain`).
+    pub link_version: i32,
+    /// Random per row (v2), hashed with the content so that a pruned row's
+    /// content cannot be guessed back from its `content_hash`.
+    pub content_salt: Option<String>,
+    pub content_hash: Option<String>,
+    /// Set when retention removed the row's content (v2 only).
+    pub pruned_at: Option<NaiveDateTime>,
 }
 
 /// An event recorded but not yet linked into the chain (see
@@ -259,6 +268,85 @@ pub fn latest_checkpoint(conn: &mut DbConn) -> QueryResult<Option<CheckpointRow>
 /// Every checkpoint, oldest first.
 pub fn all_checkpoints(conn: &mut DbConn) -> QueryResult<Vec<CheckpointRow>> {
     audit_checkpoints::table.order(audit_checkpoints::seq.asc()).select(CheckpointRow::as_select()).load(conn)
+}
+
+/// The newest checkpoint signed at or before `at`: where an export whose
+/// range starts at `at` anchors its proof.
+pub fn last_checkpoint_signed_by(conn: &mut DbConn, at: NaiveDateTime) -> QueryResult<Option<CheckpointRow>> {
+    audit_checkpoints::table
+        .filter(audit_checkpoints::signed_at.le(at))
+        .order(audit_checkpoints::seq.desc())
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The first checkpoint signed at or after `at` that covers row `seq`:
+/// where an export whose range ends at `at` closes its proof.
+pub fn first_checkpoint_covering(conn: &mut DbConn, seq: i64, at: NaiveDateTime) -> QueryResult<Option<CheckpointRow>> {
+    audit_checkpoints::table
+        .filter(audit_checkpoints::signed_at.ge(at))
+        .filter(audit_checkpoints::seq.ge(seq))
+        .order(audit_checkpoints::seq.asc())
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The details of every event with `action`, chained or pending.
+pub fn details_of_action(conn: &mut DbConn, action: &str) -> QueryResult<Vec<String>> {
+    let mut details: Vec<String> =
+        audit_events::table.filter(audit_events::action.eq(action)).select(audit_events::detail).load(conn)?;
+    details.extend(
+        audit_pending::table
+            .filter(audit_pending::action.eq(action))
+            .select(audit_pending::detail)
+            .load::<String>(conn)?,
+    );
+    Ok(details)
+}
+
+/// Up to `limit` seqs of v2 rows of `category` that occurred before
+/// `before`, with seq at most `through_seq`, still holding their content;
+/// never the records of prunes themselves.
+pub fn prunable(
+    conn: &mut DbConn,
+    category: &str,
+    before: NaiveDateTime,
+    through_seq: i64,
+    keep_action: &str,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    audit_events::table
+        .filter(audit_events::category.eq(category))
+        .filter(audit_events::occurred_at.lt(before))
+        .filter(audit_events::pruned_at.is_null())
+        .filter(audit_events::seq.le(through_seq))
+        .filter(audit_events::link_version.eq(2))
+        .filter(audit_events::action.ne(keep_action))
+        .order(audit_events::occurred_at.asc())
+        .limit(limit)
+        .select(audit_events::seq)
+        .load(conn)
+}
+
+/// What `detail` holds once retention stripped a row's content.
+pub const PRUNED_DETAIL: &str = "{}";
+
+/// Strips the content of the rows `seqs` (retention), leaving metadata,
+/// hashes and `content_hash`: the only update the append-only trigger
+/// allows.
+pub fn strip_content(conn: &mut DbConn, seqs: &[i64], at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(audit_events::table.filter(audit_events::seq.eq_any(seqs)))
+        .set((
+            audit_events::reason.eq(None::<String>),
+            audit_events::ip.eq(None::<String>),
+            audit_events::user_agent.eq(None::<String>),
+            audit_events::content_salt.eq(None::<String>),
+            audit_events::detail.eq(PRUNED_DETAIL),
+            audit_events::pruned_at.eq(Some(at)),
+        ))
+        .execute(conn)
 }
 
 pub fn insert_checkpoint(conn: &mut DbConn, row: &CheckpointRow) -> QueryResult<()> {

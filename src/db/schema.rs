@@ -66,6 +66,10 @@ diesel::table! {
         detail -> Text,
         prev_hash -> Text,
         hash -> Text,
+        link_version -> Integer,
+        content_salt -> Nullable<Text>,
+        content_hash -> Nullable<Text>,
+        pruned_at -> Nullable<Timestamp>,
     }
 }
 

@@ -313,6 +313,14 @@ async fn pagination_returns_every_event_exactly_once_newest_first() {
     assert!(next_link(&first).unwrap().starts_with("/audit?client=shop&after="));
 }
 
+/// The `event` lines of a JSON Lines export (the rest prove it).
+fn event_lines(body: &str) -> Vec<serde_json::Value> {
+    body.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["type"] == "event")
+        .collect()
+}
+
 fn csv_rows(body: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let mut reader = csv::Reader::from_reader(body.as_bytes());
     let header = reader.headers().unwrap().iter().map(str::to_owned).collect();
@@ -329,10 +337,12 @@ async fn exports_stream_the_filtered_events_as_csv_and_jsonl() {
     // Quotes, commas, newlines and non-ASCII survive CSV quoting.
     events.push(event(Action::Logout, "10.3.0.1", "shop", "tricky", Some("a \"quoted\", two\nlines 原因")));
     events.push(event(Action::Logout, "10.3.0.1", "other", "elsewhere", None));
+    // A spreadsheet would run this as a formula: CSV defuses it, JSON keeps it.
+    events.push(event(Action::Logout, "10.3.0.1", "shop", "formula", Some("=HYPERLINK(\"http://evil\")")));
     seed(&app, events).await;
     let rows: Vec<AuditRow> =
         app.audit_rows().await.into_iter().filter(|r| r.client_id.as_deref() == Some("shop")).collect();
-    assert_eq!(rows.len(), 2501);
+    assert_eq!(rows.len(), 2502);
 
     let response = auditor.get("/audit/export?client=shop&format=csv").await;
     assert_eq!(response.status(), 200);
@@ -344,7 +354,9 @@ async fn exports_stream_the_filtered_events_as_csv_and_jsonl() {
     for (record, row) in records.iter().zip(&rows) {
         assert_eq!(record[0], row.seq.to_string());
         assert_eq!(record[1], row.id);
-        assert_eq!(record[6], row.reason.clone().unwrap_or_default());
+        let reason = row.reason.clone().unwrap_or_default();
+        let expected = if reason.starts_with('=') { format!("'{reason}") } else { reason };
+        assert_eq!(record[6], expected);
         assert_eq!(record[12], row.request_id.clone().unwrap());
         assert_eq!(record[13], row.detail);
         assert_eq!((&record[14], &record[15]), (&row.prev_hash, &row.hash));
@@ -353,22 +365,15 @@ async fn exports_stream_the_filtered_events_as_csv_and_jsonl() {
     let response = auditor.get("/audit/export?client=shop&request_id=tricky&format=jsonl").await;
     assert_eq!(response.status(), 200);
     let body = response.text().await.unwrap();
-    let lines: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines = event_lines(&body);
     assert_eq!(lines.len(), 1);
     let tricky = rows.iter().find(|r| r.request_id.as_deref() == Some("tricky")).unwrap();
     assert_eq!(lines[0]["seq"], tricky.seq);
     assert_eq!(lines[0]["reason"], "a \"quoted\", two\nlines 原因");
     assert_eq!(lines[0]["hash"], tricky.hash.as_str());
     assert_eq!(lines[0]["detail"], serde_json::from_str::<serde_json::Value>(&tricky.detail).unwrap());
-    let all: Vec<i64> = auditor
-        .get("/audit/export?client=shop&format=jsonl")
-        .await
-        .text()
-        .await
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_i64().unwrap())
-        .collect();
+    let body = auditor.get("/audit/export?client=shop&format=jsonl").await.text().await.unwrap();
+    let all: Vec<i64> = event_lines(&body).iter().map(|l| l["seq"].as_i64().unwrap()).collect();
     assert_eq!(all, rows.iter().map(|r| r.seq).collect::<Vec<_>>(), "chain order, each once");
 
     assert_eq!(auditor.get("/audit/export?client=shop").await.status(), 400);
@@ -390,12 +395,11 @@ async fn the_cli_exports_a_time_range_and_records_the_export() {
         (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
     };
     let (out, _) = run(&["audit", "export", "--client", "shop", "--from", &today, "--to", &today, "--format", "jsonl"]);
-    let seqs: Vec<i64> =
-        out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> = event_lines(&out).iter().map(|l| l["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, rows.iter().map(|r| r.seq).collect::<Vec<_>>());
     // RFC 3339 bounds: the range ends before the events.
     let (out, _) = run(&["audit", "export", "--client", "shop", "--to", "2001-01-01T00:00:00Z", "--format", "jsonl"]);
-    assert_eq!(out, "");
+    assert_eq!(event_lines(&out), Vec::<serde_json::Value>::new());
     let (out, _) =
         run(&["audit", "export", "--client", "shop", "--from", "2001-01-01T08:00:00+08:00", "--format", "csv"]);
     let (_, records) = csv_rows(&out);

@@ -94,7 +94,7 @@ fn a_chainer_rolled_back_mid_batch_loses_nothing() {
         assert!(db::audit::try_become_chainer(conn, false)?);
         let (mut seq, mut hash) = db::audit::lock_head(conn)?;
         for pending in db::audit::pending_batch(conn, 5)? {
-            let row = audit::chain::link(backend.secrets.audit_chain_key(), seq, &hash, &pending);
+            let row = audit::chain::link(seq, &hash, &pending);
             db::audit::insert_chained(conn, &row)?;
             (seq, hash) = (row.seq, row.hash);
         }
@@ -126,7 +126,7 @@ fn only_one_chainer_at_a_time_on_postgres() {
         assert!(db::audit::try_become_chainer(holder, false)?);
         // While `holder` is the chainer, another session is not elected
         // and chains nothing.
-        assert_eq!(chainer::chain_batch(&mut other, &backend.secrets, 100, false)?, None);
+        assert_eq!(chainer::chain_batch(&mut other, 100, false)?, None);
         assert_eq!(chainer::chain_pending_if_elected(&mut other, &backend.secrets)?, 0);
         Ok(())
     });

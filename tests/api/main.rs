@@ -11,6 +11,7 @@ mod admin;
 mod audit_chain;
 mod audit_checkpoints;
 mod audit_console;
+mod audit_export_proof;
 mod audit_group_commit;
 mod cli;
 mod health;

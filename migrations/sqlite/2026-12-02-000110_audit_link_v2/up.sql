@@ -1,0 +1,27 @@
+-- Link version 2 of the audit chain: see the PostgreSQL migration of the
+-- same name for why.
+ALTER TABLE audit_events ADD COLUMN link_version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE audit_events ADD COLUMN content_salt TEXT;
+ALTER TABLE audit_events ADD COLUMN content_hash TEXT;
+ALTER TABLE audit_events ADD COLUMN pruned_at TIMESTAMP;
+
+-- Still append-only, with one exception: retention may strip a v2 row's
+-- content (and nothing else), once.
+DROP TRIGGER audit_events_no_update;
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+WHEN NOT (
+    OLD.link_version = 2 AND OLD.pruned_at IS NULL AND NEW.pruned_at IS NOT NULL
+    AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.occurred_at = OLD.occurred_at
+    AND NEW.category = OLD.category AND NEW.action = OLD.action AND NEW.outcome = OLD.outcome
+    AND NEW.actor IS OLD.actor AND NEW.account_id IS OLD.account_id
+    AND NEW.client_id IS OLD.client_id AND NEW.request_id IS OLD.request_id
+    AND NEW.prev_hash = OLD.prev_hash AND NEW.hash = OLD.hash
+    AND NEW.link_version = OLD.link_version AND NEW.content_hash = OLD.content_hash
+    AND NEW.reason IS NULL AND NEW.ip IS NULL AND NEW.user_agent IS NULL
+    AND NEW.content_salt IS NULL AND NEW.detail = '{}'
+)
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+
+-- Retention reads one category's oldest unpruned rows.
+CREATE INDEX audit_events_category_occurred ON audit_events (category, occurred_at)
+    WHERE pruned_at IS NULL;
