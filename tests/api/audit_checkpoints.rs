@@ -34,7 +34,13 @@ async fn checkpoint_now(app: &TestApp, min_interval: Duration) -> Option<wxfed::
 
 fn key_show(db: &TestDb) -> String {
     let out = wxfed_cli(&["audit", "key", "show"], &db.cli_env(), None, None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 

@@ -1,3 +1,4 @@
+CREATE INDEX audit_events_account_id ON audit_events (account_id);
 DROP INDEX audit_events_category_occurred;
 CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$
 BEGIN

@@ -1,3 +1,4 @@
+CREATE INDEX audit_events_account_id ON audit_events (account_id);
 DROP INDEX audit_events_category_occurred;
 DROP TRIGGER audit_events_no_update;
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events

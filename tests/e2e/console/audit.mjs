@@ -71,9 +71,15 @@ run('audit', async ({ page, shot, pageLang }) => {
     const jsonlFile = path.join(WORK, 'audit.jsonl');
     await jsonlDownload.saveAs(jsonlFile);
     const lines = readFileSync(jsonlFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.length === csvSeqs.length, `JSONL ${lines.length} lines, CSV ${csvSeqs.length}`);
-    expect(lines.every((e) => e.category === 'authentication' && e.occurred_at.startsWith(today) && e.hash.length === 64),
-        'JSONL lines are the range, with their chain fields');
+    const exported = lines.filter((l) => l.type === 'event');
+    expect(exported.length === csvSeqs.length, `JSONL ${exported.length} events, CSV ${csvSeqs.length}`);
+    expect(exported.every((e) => e.category === 'authentication' && e.occurred_at.startsWith(today) && e.hash.length === 64),
+        'JSONL events are the range, with their chain fields');
+    expect(lines[0].type === 'header' && lines[lines.length - 1].type === 'checkpoint', 'the JSONL export carries its proof');
+    // It proves itself with the audit public key alone.
+    const publicKey = cli(['audit', 'key', 'show']).trim();
+    const verified = cli(['audit', 'verify-export', jsonlFile, '--public-key', publicKey]);
+    expect(verified.startsWith('export OK'), `verify-export: ${verified}`);
     await shot('exported');
 
     // The failed sign-in report: user1's failure above (a CLI command
