@@ -189,6 +189,48 @@ fn missing(id: &str) -> String {
     id.to_owned()
 }
 
+/// A message for people, by resource id and arguments: domain errors carry
+/// one so that a page shows it in the request's language while the CLI and
+/// logs (its `Display`) read English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    id: &'static str,
+    args: Vec<(&'static str, String)>,
+}
+
+impl Message {
+    pub fn new(id: &'static str) -> Self {
+        Self { id, args: Vec::new() }
+    }
+
+    pub fn arg(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.args.push((name, value.into()));
+        self
+    }
+
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+
+    /// The message in `locale`.
+    pub fn in_locale(&self, locale: Locale) -> String {
+        let args: Vec<(&str, FluentValue<'_>)> =
+            self.args.iter().map(|(k, v)| (*k, FluentValue::from(v.as_str()))).collect();
+        lookup_with_args(locale, self.id, &args).unwrap_or_else(|| missing(self.id))
+    }
+
+    /// The message in the language of the request being served.
+    pub fn localized(&self) -> String {
+        self.in_locale(current())
+    }
+}
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.in_locale(Locale::En))
+    }
+}
+
 /// One link of the language switch.
 pub struct SwitchLink {
     pub tag: &'static str,

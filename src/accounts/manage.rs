@@ -6,12 +6,13 @@ use diesel::QueryResult;
 use super::{Account, AccountId, AccountStatus, Role, Username};
 use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbConn, accounts::AccountRow};
+use crate::i18n::Message;
 use crate::secrets::Secrets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(crate::i18n::Message),
     #[error("the username `{0}` is taken (usernames are case-insensitive)")]
     UsernameTaken(String),
     #[error("no account with the username `{0}`")]
@@ -53,7 +54,7 @@ fn validate_email(email: &str) -> Result<(), ManageError> {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
         && !email.chars().any(char::is_whitespace);
-    if valid { Ok(()) } else { Err(ManageError::Invalid(format!("`{email}` is not an email address"))) }
+    if valid { Ok(()) } else { Err(ManageError::Invalid(Message::new("error-email-invalid").arg("email", email))) }
 }
 
 /// E.164: a plus sign and 8 to 15 digits.
@@ -62,7 +63,7 @@ fn validate_phone(phone: &str) -> Result<(), ManageError> {
     if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(ManageError::Invalid(format!("`{phone}` is not a phone number in E.164 form (e.g. +8613800138000)")))
+        Err(ManageError::Invalid(Message::new("error-phone-invalid").arg("phone", phone)))
     }
 }
 
@@ -119,7 +120,7 @@ pub fn add(
         validate_phone(phone)?;
     }
     if display_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(ManageError::Invalid("a display name must be at most 200 characters".into()));
+        return Err(ManageError::Invalid(Message::new("error-display-name-too-long")));
     }
     let now = db::now();
     let row = AccountRow {
@@ -430,7 +431,7 @@ pub fn update_profile(
         validate_phone(phone)?;
     }
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(ManageError::Invalid("a display name must be at most 200 characters".into()).into());
+        return Err(ManageError::Invalid(Message::new("error-display-name-too-long")).into());
     }
     db::write_transaction(conn, |conn| {
         let before = load_by_id(conn, id)?;

@@ -12,12 +12,12 @@ use crate::config::SecretString;
 
 /// Human passwords: at least 8 characters (NIST SP 800-63B), at most 1024
 /// bytes (longer inputs only cost hashing time).
-pub fn validate_new_password(password: &str) -> Result<(), String> {
+pub fn validate_new_password(password: &str) -> Result<(), crate::i18n::Message> {
     if password.chars().count() < 8 {
-        return Err("a password must be at least 8 characters".into());
+        return Err(crate::i18n::Message::new("error-password-too-short"));
     }
     if password.len() > 1024 {
-        return Err("a password must be at most 1024 bytes".into());
+        return Err(crate::i18n::Message::new("error-password-too-long"));
     }
     Ok(())
 }

@@ -38,16 +38,16 @@ impl fmt::Display for AccountId {
 pub struct Username(String);
 
 impl Username {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, crate::i18n::Message> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
-            return Err("a username must not be empty".into());
+            return Err(crate::i18n::Message::new("error-username-empty"));
         }
         if trimmed.chars().count() > 64 {
-            return Err("a username must be at most 64 characters".into());
+            return Err(crate::i18n::Message::new("error-username-too-long"));
         }
         if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("a username must not contain spaces or control characters".into());
+            return Err(crate::i18n::Message::new("error-username-characters"));
         }
         Ok(Self(trimmed.to_owned()))
     }

@@ -263,7 +263,7 @@ async fn refused(
         ConsoleError::NotFound => return Err(AppError::NotFound),
         ConsoleError::ReasonRequired => (StatusCode::BAD_REQUEST, t("admin-error-reason-required")),
         ConsoleError::LastAdmin => (StatusCode::CONFLICT, t("admin-error-last-admin")),
-        ConsoleError::Manage(ManageError::Invalid(detail)) => (StatusCode::BAD_REQUEST, detail),
+        ConsoleError::Manage(ManageError::Invalid(detail)) => (StatusCode::BAD_REQUEST, detail.localized()),
         ConsoleError::Manage(ManageError::UsernameTaken(_)) => (StatusCode::CONFLICT, t("admin-error-username-taken")),
         ConsoleError::Manage(ManageError::NotFound(_)) => return Err(AppError::NotFound),
         ConsoleError::Manage(ManageError::Db(e)) | ConsoleError::Db(e) => {
@@ -476,7 +476,7 @@ pub async fn create(req: HttpRequest, state: web::Data<AppState>, form: AdminFor
                 .insert_header(("Location", format!("/admin/accounts/{}?done=1", account.id)))
                 .finish());
         }
-        Err(ManageError::Invalid(detail)) => (StatusCode::BAD_REQUEST, detail),
+        Err(ManageError::Invalid(detail)) => (StatusCode::BAD_REQUEST, detail.localized()),
         Err(ManageError::UsernameTaken(_)) => (StatusCode::CONFLICT, t("admin-error-username-taken")),
         Err(ManageError::NotFound(_)) => (StatusCode::BAD_REQUEST, t("admin-error-not-found")),
         Err(ManageError::Db(e)) => return Err(AppError::from(DbError::Query(e))),

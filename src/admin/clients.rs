@@ -139,7 +139,7 @@ fn see_other(location: &str) -> HttpResponse {
 /// A refusal of the client domain: its status and message.
 fn client_refusal(error: ClientError) -> Result<(StatusCode, String), AppError> {
     match error {
-        ClientError::Invalid(why) => Ok((StatusCode::BAD_REQUEST, why)),
+        ClientError::Invalid(why) => Ok((StatusCode::BAD_REQUEST, why.localized())),
         ClientError::NotFound(_) => Err(AppError::NotFound),
         ClientError::Db(e) => Err(AppError::from(DbError::Query(e))),
     }

@@ -73,7 +73,7 @@ fn read_password() -> Result<String, CliError> {
         .map_err(|e| CliError::Other(format!("cannot read the password from standard input: {e}")))?;
     let password = input.strip_suffix('\n').unwrap_or(&input);
     let password = password.strip_suffix('\r').unwrap_or(password);
-    validate_new_password(password).map_err(CliError::Other)?;
+    validate_new_password(password).map_err(|m| CliError::Other(m.to_string()))?;
     Ok(password.to_owned())
 }
 

@@ -9,6 +9,7 @@ use super::signing::SigningAlgorithm;
 use crate::accounts::manage::Actor;
 use crate::audit::{self, Action, AuditEvent};
 use crate::db::{self, DbConn, clients::ClientRow};
+use crate::i18n::Message;
 use crate::secrets::{Secrets, constant_time_eq, random_bytes, random_token, sha256_hex};
 
 /// The grant types a client may be allowed to use.
@@ -174,7 +175,7 @@ impl Client {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Message),
     #[error("no client with the id `{0}`")]
     NotFound(String),
     #[error(transparent)]
@@ -207,21 +208,23 @@ pub struct NewClient {
 /// Redirect URIs must be absolute, without a fragment (RFC 6749 §3.1.2),
 /// and https — except loopback http for native apps and development (RFC
 /// 8252 §7.3) and private-use schemes for native apps (§7.1).
-pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(uri).map_err(|e| format!("`{uri}` is not an absolute URI: {e}"))?;
+pub fn validate_redirect_uri(uri: &str) -> Result<(), Message> {
+    let message = |id| Message::new(id).arg("uri", uri);
+    let parsed =
+        url::Url::parse(uri).map_err(|e| message("error-redirect-uri-not-absolute").arg("error", e.to_string()))?;
     if parsed.fragment().is_some() {
-        return Err(format!("`{uri}` must not contain a fragment"));
+        return Err(message("error-redirect-uri-fragment"));
     }
     match parsed.scheme() {
         "https" => Ok(()),
         "http" => match parsed.host_str() {
             Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
-            _ => Err(format!("`{uri}`: plain http is allowed only for localhost, 127.0.0.1 and [::1]")),
+            _ => Err(message("error-redirect-uri-plain-http")),
         },
-        "javascript" | "data" | "file" | "vbscript" => Err(format!("`{uri}`: this scheme is not allowed")),
+        "javascript" | "data" | "file" | "vbscript" => Err(message("error-redirect-uri-scheme-forbidden")),
         // Private-use schemes must look like reverse domain names (RFC 8252 §7.1).
         scheme if scheme.contains('.') => Ok(()),
-        scheme => Err(format!("`{uri}`: use https, loopback http, or a reverse-domain scheme (not `{scheme}:`)")),
+        scheme => Err(message("error-redirect-uri-scheme").arg("scheme", scheme)),
     }
 }
 
@@ -234,13 +237,13 @@ fn new_client_id() -> String {
 
 impl NewClient {
     fn validate(&self) -> Result<(Vec<GrantType>, Vec<String>), ClientError> {
-        let invalid = |m: String| ClientError::Invalid(m);
+        let invalid = |id| ClientError::Invalid(Message::new(id));
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(invalid("a client name must be 1 to 200 characters".into()));
+            return Err(invalid("error-client-name"));
         }
         for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
-            validate_redirect_uri(uri).map_err(invalid)?;
+            validate_redirect_uri(uri).map_err(ClientError::Invalid)?;
         }
         let mut grants = if !self.grant_types.is_empty() {
             self.grant_types.clone()
@@ -252,10 +255,10 @@ impl NewClient {
         };
         grants.dedup();
         if grants.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
-            return Err(invalid("the authorization_code grant needs at least one --redirect-uri".into()));
+            return Err(invalid("error-client-code-needs-redirect"));
         }
         if self.public && grants.contains(&GrantType::ClientCredentials) {
-            return Err(invalid("a public client cannot use client_credentials (it has no secret)".into()));
+            return Err(invalid("error-client-public-credentials"));
         }
         let scopes: Vec<String> = if self.scopes.is_empty() {
             KNOWN_SCOPES.iter().map(|s| s.to_string()).collect()
@@ -264,11 +267,11 @@ impl NewClient {
         };
         for scope in &scopes {
             if scope.is_empty() || !scope.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\') {
-                return Err(invalid(format!("`{scope}` is not a valid scope token (RFC 6749 §3.3)")));
+                return Err(ClientError::Invalid(Message::new("error-client-scope").arg("scope", scope.as_str())));
             }
         }
         if !self.host_for.is_empty() && !self.host_app {
-            return Err(invalid("--host-for needs --host-app".into()));
+            return Err(invalid("error-client-host-for-needs-host-app"));
         }
         Ok((grants, scopes))
     }
@@ -349,21 +352,25 @@ fn check_references(
     if let Some(appid) = wechat_app
         && db::wechat::find_app(conn, appid)?.is_none()
     {
-        return Err(ClientError::Invalid(format!("no WeChat app `{appid}` is registered (wxfed wechat-app add)")));
+        return Err(ClientError::Invalid(Message::new("error-client-unknown-wechat-app").arg("appid", appid)));
     }
     if let Some(host) = trust_host {
         match db::clients::find(conn, host)? {
             Some(host) if host.host_app => {}
             Some(_) => {
-                return Err(ClientError::Invalid(format!("the client `{host}` is not a host app (--host-app)")));
+                return Err(ClientError::Invalid(Message::new("error-client-not-host-app").arg("host", host)));
             }
-            None => return Err(ClientError::Invalid(format!("no client `{host}` to trust"))),
+            None => return Err(ClientError::Invalid(Message::new("error-client-no-host").arg("host", host))),
         }
     }
     for appid in host_for {
         match crate::wechat::apps::find(conn, appid)? {
             Some(app) if app.kind == crate::wechat::apps::AppKind::MiniProgram => {}
-            _ => return Err(ClientError::Invalid(format!("`{appid}` is not a registered mini-program (--host-for)"))),
+            _ => {
+                return Err(ClientError::Invalid(
+                    Message::new("error-client-not-mini-program").arg("appid", appid.as_str()),
+                ));
+            }
         }
     }
     Ok(())
@@ -432,7 +439,9 @@ pub fn update(
         }
         for uri in &change.remove_redirect_uris {
             if !redirect_uris.contains(uri) {
-                return Err(ClientError::Invalid(format!("`{uri}` is not a redirect URI of this client")));
+                return Err(ClientError::Invalid(
+                    Message::new("error-client-no-such-redirect").arg("uri", uri.as_str()),
+                ));
             }
             redirect_uris.retain(|u| u != uri);
         }
@@ -463,17 +472,15 @@ pub fn update(
             host_for,
         };
         if change.grant_types.as_ref().is_some_and(Vec::is_empty) || change.scopes.as_ref().is_some_and(Vec::is_empty) {
-            return Err(ClientError::Invalid("a client needs at least one grant type and one scope".into()));
+            return Err(ClientError::Invalid(Message::new("error-client-needs-grant-and-scope")));
         }
         let (grant_types, scopes) = merged.validate()?;
         if merged.trust_host.as_deref() == Some(client_id) {
-            return Err(ClientError::Invalid("a client cannot trust itself as its host".into()));
+            return Err(ClientError::Invalid(Message::new("error-client-trusts-itself")));
         }
         check_references(conn, merged.wechat_app.as_deref(), merged.trust_host.as_deref(), &merged.host_for)?;
         if before.host_app && !merged.host_app && db::clients::is_trusted_as_host(conn, client_id)? {
-            return Err(ClientError::Invalid(format!(
-                "other clients trust `{client_id}` as their host (--trust-host); change them first"
-            )));
+            return Err(ClientError::Invalid(Message::new("error-client-trusted-as-host").arg("client_id", client_id)));
         }
         let grant_names: Vec<String> = grant_types.iter().map(|g| g.as_str().to_owned()).collect();
         db::clients::update_settings(
@@ -539,7 +546,9 @@ pub fn rotate_secret(
     db::write_transaction(conn, |conn| {
         let client = find(conn, client_id)?.ok_or_else(|| ClientError::NotFound(client_id.to_owned()))?;
         if client.public {
-            return Err(ClientError::Invalid(format!("`{client_id}` is a public client: it has no secret")));
+            return Err(ClientError::Invalid(
+                Message::new("error-client-public-no-secret").arg("client_id", client_id),
+            ));
         }
         db::clients::set_secret_hash(conn, client_id, &sha256_hex(secret.as_bytes()), db::now())?;
         let event = AuditEvent::success(Action::ClientSecretRotated).with_actor(actor.0.clone()).with_client(client_id);

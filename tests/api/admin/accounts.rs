@@ -162,8 +162,22 @@ async fn profile_edits_need_csrf_and_are_audited_with_before_and_after() {
     let wrong = app.post_form(&path, &[("display_name", "Zhao"), ("csrf_token", "forged")]).await;
     assert_eq!(wrong.status(), 403);
     let token = page_token(&app, &format!("/admin/accounts/{}", target.id)).await;
-    let bad = app.post_form(&path, &[("email", "not-an-email"), ("csrf_token", &token)]).await;
-    assert_eq!(bad.status(), 400);
+    // The refusal in the page's language, not always the CLI's English.
+    for (language, says) in
+        [("zh-CN", "“not-an-email”不是有效的电子邮箱地址"), ("en", "`not-an-email` is not an email address")]
+    {
+        let bad = app
+            .client
+            .post(app.url(&path))
+            .header("Accept-Language", language)
+            .form(&[("email", "not-an-email"), ("csrf_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        let page = bad.text().await.unwrap();
+        assert!(page.contains(says), "{language}: {page}");
+    }
     let ok = app
         .post_form(
             &path,

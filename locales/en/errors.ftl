@@ -1,0 +1,29 @@
+# Domain errors a page can show (crate::i18n::Message). The CLI prints the
+# English text, so keep it plain and exact.
+error-password-too-short = a password must be at least 8 characters
+error-password-too-long = a password must be at most 1024 bytes
+error-email-invalid = `{ $email }` is not an email address
+error-phone-invalid = `{ $phone }` is not a phone number in E.164 form (e.g. +8613800138000)
+error-display-name-too-long = a display name must be at most 200 characters
+error-redirect-uri-not-absolute = `{ $uri }` is not an absolute URI: { $error }
+error-redirect-uri-fragment = `{ $uri }` must not contain a fragment
+error-redirect-uri-plain-http = `{ $uri }`: plain http is allowed only for localhost, 127.0.0.1 and [::1]
+error-redirect-uri-scheme-forbidden = `{ $uri }`: this scheme is not allowed
+error-redirect-uri-scheme = `{ $uri }`: use https, loopback http, or a reverse-domain scheme (not `{ $scheme }:`)
+error-client-name = a client name must be 1 to 200 characters
+error-client-code-needs-redirect = the authorization_code grant needs at least one --redirect-uri
+error-client-public-credentials = a public client cannot use client_credentials (it has no secret)
+error-client-scope = `{ $scope }` is not a valid scope token (RFC 6749 §3.3)
+error-client-host-for-needs-host-app = --host-for needs --host-app
+error-client-unknown-wechat-app = no WeChat app `{ $appid }` is registered (wxfed wechat-app add)
+error-client-not-host-app = the client `{ $host }` is not a host app (--host-app)
+error-client-no-host = no client `{ $host }` to trust
+error-client-not-mini-program = `{ $appid }` is not a registered mini-program (--host-for)
+error-client-no-such-redirect = `{ $uri }` is not a redirect URI of this client
+error-client-needs-grant-and-scope = a client needs at least one grant type and one scope
+error-client-trusts-itself = a client cannot trust itself as its host
+error-client-trusted-as-host = other clients trust `{ $client_id }` as their host (--trust-host); change them first
+error-client-public-no-secret = `{ $client_id }` is a public client: it has no secret
+error-username-empty = a username must not be empty
+error-username-too-long = a username must be at most 64 characters
+error-username-characters = a username must not contain spaces or control characters
