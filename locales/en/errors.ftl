@@ -27,3 +27,4 @@ error-client-public-no-secret = `{ $client_id }` is a public client: it has no s
 error-username-empty = a username must not be empty
 error-username-too-long = a username must be at most 64 characters
 error-username-characters = a username must not contain spaces or control characters
+admin-error-form-expired = This form has expired (or belongs to another session). Please fill it in again.

@@ -26,3 +26,4 @@ error-client-public-no-secret = “{ $client_id }”是公开客户端，没有�
 error-username-empty = 用户名不能为空
 error-username-too-long = 用户名不能超过 64 个字符
 error-username-characters = 用户名不能包含空格或控制字符
+admin-error-form-expired = 此表单已过期（或属于其他会话），请重新填写。

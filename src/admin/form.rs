@@ -76,6 +76,15 @@ impl<const SENSITIVE: bool> FromRequest for ConsoleForm<SENSITIVE> {
             if !csrf::verify(&req, state, Some(get(&fields, csrf::FIELD))) {
                 return Err(AppError::Forbidden(super::text::t("admin-error-csrf")).into());
             }
+            // A form continued after re-authentication: its fields come
+            // sealed (bound to this session and this action).
+            let fields = match get(&fields, reauth::CARRIED) {
+                "" => fields,
+                sealed => match reauth::open_fields(state, &admin, req.path(), sealed) {
+                    Some(carried) => carried,
+                    None => return Err(AppError::BadRequest(super::text::t("admin-error-form-expired")).into()),
+                },
+            };
             if SENSITIVE && !admin.authenticated_recently(state) {
                 let prompt = reauth::prompt(&req, state, &admin, req.path(), &fields, None);
                 return Err(InternalError::from_response("re-authentication required", prompt).into());

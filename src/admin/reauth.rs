@@ -7,6 +7,12 @@
 //! and hands the browser a page that re-posts the original fields to the
 //! original action with a fresh CSRF token (auto-submitted by
 //! static/form_post.js, a Continue button without JavaScript).
+//!
+//! The fields travel **sealed** (AES-GCM under the master key, bound to
+//! the session and the action, valid for [`CARRY_SECS`]): a WeChat
+//! AppSecret or a password typed into the original form never appears in
+//! the prompt's or the continue page's HTML, and a carried form cannot be
+//! replayed from another session or against another action.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -24,9 +30,43 @@ use crate::error::AppError;
 use crate::http::{RequestMeta, csrf, render};
 use crate::state::AppState;
 
-/// Prefix of the original fields inside the prompt's form, so they cannot
-/// collide with the prompt's own `password`, `action` and `csrf_token`.
-const CARRIED: &str = "f:";
+/// The hidden field of the continue page that carries the original form,
+/// sealed; the console's form extractor opens it.
+pub const CARRIED: &str = "carried";
+
+/// The same, on the password prompt (a different name: the prompt's own
+/// POST to `/admin/reauth` must not be taken for the continued form).
+const ORIGINAL: &str = "original";
+
+/// How long a carried form stays valid.
+pub const CARRY_SECS: i64 = 15 * 60;
+
+fn carry_context(admin: &Admin, action: &str) -> String {
+    format!("console-form:{}:{action}", admin.session.id_hash)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Carried {
+    /// Unix seconds when sealed.
+    at: i64,
+    fields: Fields,
+}
+
+/// `fields` (but their CSRF token) sealed for `admin`'s session and `action`.
+pub fn seal_fields(state: &AppState, admin: &Admin, action: &str, fields: &Fields) -> String {
+    let fields = fields.iter().filter(|(k, _)| k != csrf::FIELD && k != CARRIED && k != ORIGINAL).cloned().collect();
+    let carried = Carried { at: db::now().and_utc().timestamp(), fields };
+    state.secrets.seal(&carry_context(admin, action), &serde_json::to_vec(&carried).unwrap_or_default())
+}
+
+/// The fields sealed by [`seal_fields`] for this session and action, if
+/// the seal is intact and recent.
+pub fn open_fields(state: &AppState, admin: &Admin, action: &str, sealed: &str) -> Option<Fields> {
+    let bytes = state.secrets.open(&carry_context(admin, action), sealed).ok()?;
+    let carried: Carried = serde_json::from_slice(&bytes).ok()?;
+    let age = db::now().and_utc().timestamp() - carried.at;
+    (0..=CARRY_SECS).contains(&age).then_some(carried.fields)
+}
 
 /// Only console actions can be continued: a crafted prompt must not turn
 /// the continue page into a cross-site form poster.
@@ -48,13 +88,12 @@ pub fn prompt(
 ) -> HttpResponse {
     let status = error.as_ref().map(|(s, _)| *s).unwrap_or(StatusCode::OK);
     let (csrf_token, builder) = csrf::form_page(req, state, status);
-    let fields = fields.iter().filter(|(k, _)| k != csrf::FIELD).cloned().collect();
     let page = ReauthPage {
         nav: true,
         me: admin.account.username.clone(),
         csrf_token,
         action: action.to_owned(),
-        fields,
+        carried: seal_fields(state, admin, action, fields),
         minutes: reauth_window_secs(state).div_ceil(60),
         error: error.map(|(_, m)| m),
     };
@@ -74,11 +113,9 @@ pub async fn submit(
     if !is_console_action(&action) {
         return Err(AppError::BadRequest(t("admin-error-bad-action")));
     }
-    let carried: Fields = fields
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix(CARRIED).map(|name| (name.to_owned(), v.clone())))
-        .filter(|(k, _)| k != csrf::FIELD)
-        .collect();
+    let Some(carried) = open_fields(&state, &admin, &action, form::get(&fields, ORIGINAL)) else {
+        return Err(AppError::BadRequest(t("admin-error-form-expired")));
+    };
     let password = form::get(&fields, "password");
     if password.is_empty() || password.len() > 1024 {
         let error = (StatusCode::UNAUTHORIZED, t("admin-reauth-wrong"));
@@ -119,8 +156,10 @@ pub async fn submit(
     })
     .await?;
     let (csrf_token, builder) = csrf::form_page(&req, &state, StatusCode::OK);
-    let mut fields = carried;
-    fields.push((csrf::FIELD.to_owned(), csrf_token));
+    let fields = vec![
+        (CARRIED.to_owned(), seal_fields(&state, &admin, &action, &carried)),
+        (csrf::FIELD.to_owned(), csrf_token),
+    ];
     let page = ContinuePage { nav: true, me: admin.account.username.clone(), action, fields };
     Ok(render::page_with(builder, &page))
 }

@@ -195,8 +195,8 @@ pub struct ReauthPage {
     pub me: String,
     pub csrf_token: String,
     pub action: String,
-    /// The original form's fields (without its CSRF token).
-    pub fields: Vec<(String, String)>,
+    /// The original form's fields, sealed (`reauth::seal_fields`).
+    pub carried: String,
     pub minutes: u64,
     pub error: Option<String>,
 }

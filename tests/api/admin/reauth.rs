@@ -18,6 +18,7 @@ async fn a_stale_admin_confirms_the_password_and_the_original_action_completes()
     assert_eq!(prompt.status(), 200);
     let page = prompt.text().await.unwrap();
     assert!(page.contains("data-testid=\"reauth-form\""));
+    assert!(!page.contains("离职"), "the prompt carries the form sealed, not in clear");
     assert!(!app.audit_rows().await.iter().any(|r| r.action == "user.disabled"));
 
     // A wrong password: asked again, still nothing done.
@@ -46,7 +47,16 @@ async fn a_stale_admin_confirms_the_password_and_the_original_action_completes()
     assert!(page.contains("/static/form_post.js"));
     let (action, fields) = form_of(&page, "data-testid=\"continue-form\"");
     assert_eq!(action, format!("{path}/status"));
-    assert!(fields.iter().any(|(k, v)| k == "reason" && v == "原因: 离职 & more"), "{fields:?}");
+    // The original fields travel sealed: not in the page.
+    assert!(!page.contains("离职"), "the carried fields are sealed");
+    assert!(fields.iter().any(|(k, v)| k == "carried" && v.starts_with("v1:")), "{fields:?}");
+    // A tampered seal is refused, and so is the seal against another action.
+    let tampered: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| if k == "carried" { (k.clone(), format!("{v}x")) } else { (k.clone(), v.clone()) })
+        .collect();
+    assert_eq!(post(&app, &action, &tampered).await.status(), 400);
+    assert_eq!(post(&app, &format!("{path}/roles"), &fields).await.status(), 400);
     let done = post(&app, &action, &fields).await;
     assert_eq!(done.status(), 303);
     let rows = app.audit_rows().await;
