@@ -102,6 +102,16 @@ fn actions_with_prefix(conn: &mut DbConn, prefix: &str) -> QueryResult<Vec<Strin
     Ok(found.into_iter().map(|f| f.action).collect())
 }
 
+/// Whether a page is ordered by (time, seq) rather than seq: the log
+/// viewer over a time range. A row's seq is given when it is chained, a
+/// moment after it occurred, so the two orders agree but for events
+/// recorded at the same moment on different instances; the time order
+/// lets the period's index serve the page without a sort. Exports keep
+/// chain order.
+pub fn is_time_ordered(filter: &EventFilter, direction: Direction) -> bool {
+    matches!(direction, Direction::NewestBefore(_)) && (filter.from.is_some() || filter.to.is_some())
+}
+
 /// One page of at most `limit` rows matching `filter`. An action family
 /// (`login.*`) is several index ranges: each is read on its own (in seq
 /// order, from the cursor) and the results merged, instead of sorting
@@ -116,6 +126,7 @@ pub fn page(conn: &mut DbConn, filter: &EventFilter, direction: Direction, limit
         rows.extend(page_of_one(conn, &one, direction, limit)?);
     }
     match direction {
+        _ if is_time_ordered(filter, direction) => rows.sort_by_key(|r| std::cmp::Reverse((r.occurred_at, r.seq))),
         Direction::NewestBefore(_) => rows.sort_by_key(|r| std::cmp::Reverse(r.seq)),
         Direction::OldestAfter(_) => rows.sort_by_key(|r| r.seq),
     }
@@ -180,6 +191,25 @@ fn page_of_one(
         );
     }
     match direction {
+        Direction::NewestBefore(before) if is_time_ordered(filter, direction) => {
+            // Newest first by time, then seq: the (occurred_at, seq) index
+            // walked backwards from the cursor row, instead of sorting
+            // every row of the period by seq.
+            if let Some(before) = before {
+                let Some(at) = audit_events::table
+                    .find(before)
+                    .select(audit_events::occurred_at)
+                    .first::<NaiveDateTime>(conn)
+                    .optional()?
+                else {
+                    return Ok(Vec::new());
+                };
+                query = query
+                    .filter(audit_events::occurred_at.le(at))
+                    .filter(audit_events::occurred_at.lt(at).or(audit_events::seq.lt(before)));
+            }
+            query.order((audit_events::occurred_at.desc(), audit_events::seq.desc())).limit(limit).load(conn)
+        }
         Direction::NewestBefore(before) => {
             if let Some(before) = before {
                 query = query.filter(audit_events::seq.lt(before));

@@ -301,6 +301,9 @@ async fn pagination_returns_every_event_exactly_once_newest_first() {
         ("/audit?client=shop", Box::new(|_: &AuditRow| true) as Box<dyn Fn(&AuditRow) -> bool>),
         // A CIDR checked row by row (not on an octet boundary).
         ("/audit?client=shop&ip=10.2.0.0/17", Box::new(|r: &AuditRow| r.ip.as_deref() == Some("10.2.3.4"))),
+        // A time range pages by (time, seq): the same events, once each.
+        ("/audit?client=shop&from=2000-01-01", Box::new(|_: &AuditRow| true)),
+        ("/audit?client=shop&action=logout&to=2999-01-01", Box::new(|_: &AuditRow| true)),
     ] {
         let want = expected(&rows, |r| r.client_id.as_deref() == Some("shop") && keep(r));
         let got = all_pages(&auditor, query).await;

@@ -1,3 +1,5 @@
+DROP INDEX audit_events_occurred_seq;
+CREATE INDEX audit_events_occurred_at ON audit_events (occurred_at);
 CREATE INDEX audit_events_account_id ON audit_events (account_id);
 DROP INDEX audit_events_category_occurred;
 CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$

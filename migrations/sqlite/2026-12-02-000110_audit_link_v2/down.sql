@@ -1,3 +1,5 @@
+DROP INDEX audit_events_occurred_seq;
+CREATE INDEX audit_events_occurred_at ON audit_events (occurred_at);
 CREATE INDEX audit_events_account_id ON audit_events (account_id);
 DROP INDEX audit_events_category_occurred;
 DROP TRIGGER audit_events_no_update;

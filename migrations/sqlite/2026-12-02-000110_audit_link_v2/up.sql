@@ -29,3 +29,8 @@ CREATE INDEX audit_events_category_occurred ON audit_events (category, occurred_
 -- (account_id, seq) of migration 000090 serves every lookup by account;
 -- the single-column index only cost the chainer a write per row.
 DROP INDEX audit_events_account_id;
+
+-- The log viewer over a time range pages by (occurred_at, seq), newest
+-- first: one backward walk of this index, no sort of the period.
+DROP INDEX audit_events_occurred_at;
+CREATE INDEX audit_events_occurred_seq ON audit_events (occurred_at, seq);
