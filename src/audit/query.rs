@@ -264,11 +264,19 @@ impl Filters {
         Ok(())
     }
 
+    /// Whether some filter is checked here rather than in SQL: a CIDR
+    /// network off an octet boundary, or free text (`q`: no index serves
+    /// "contains", so SQL would read the whole table for a rare word).
+    fn checks_in_memory(&self) -> bool {
+        self.sql.text.is_some() || self.ip.as_ref().is_some_and(|ip| !ip.is_exact_in_sql())
+    }
+
     fn keeps(&self, row: &AuditRow) -> bool {
-        match &self.ip {
+        let ip_ok = match &self.ip {
             Some(ip) if !ip.is_exact_in_sql() => row.ip.as_deref().is_some_and(|r| ip.contains(r)),
             _ => true,
-        }
+        };
+        ip_ok && self.sql.text.as_deref().is_none_or(|q| text_contains(row, q))
     }
 }
 
@@ -300,6 +308,11 @@ impl<'a> MetaView<'a> {
             request_id: row.request_id.as_deref(),
         }
     }
+}
+
+/// `q` (lower-cased) in the reason or the detail, case-insensitively.
+fn text_contains(row: &AuditRow, q: &str) -> bool {
+    row.reason.as_deref().is_some_and(|r| r.to_lowercase().contains(q)) || row.detail.to_lowercase().contains(q)
 }
 
 fn text_matches(rule: &TextMatch, value: Option<&str>) -> bool {
@@ -335,9 +348,7 @@ impl Filters {
             Some(ip) => row.ip.as_deref().is_some_and(|r| ip.contains(r)),
             None => true,
         };
-        let text_ok = self.sql.text.as_deref().is_none_or(|q| {
-            row.reason.as_deref().is_some_and(|r| r.to_lowercase().contains(q)) || row.detail.to_lowercase().contains(q)
-        });
+        let text_ok = self.sql.text.as_deref().is_none_or(|q| text_contains(row, q));
         ip_ok && text_ok && self.matches_metadata(&MetaView::of(row))
     }
 }
@@ -352,14 +363,18 @@ pub struct Page {
 
 /// At most `limit` events matching `filters` from the cursor on, in the
 /// given direction. Reads at most [`SCAN_BUDGET`] rows (only a CIDR filter
-/// drops rows after SQL); a short page with `next` means "keep looking".
+/// and free text drop rows after SQL); a short page with `next` means
+/// "keep looking".
 pub fn page(conn: &mut DbConn, filters: &Filters, direction: Direction, limit: i64) -> diesel::QueryResult<Page> {
     let mut rows = Vec::new();
     let mut scanned = 0;
     let mut cursor = direction;
+    // Free text is matched here, in batches big enough to fill a page.
+    let sql = audit_query::EventFilter { text: None, ..filters.sql.clone() };
+    let batch_size = if filters.checks_in_memory() { limit.max(500) } else { limit };
     loop {
-        let batch = audit_query::page(conn, &filters.sql, cursor, limit)?;
-        let full = batch.len() as i64 == limit;
+        let batch = audit_query::page(conn, &sql, cursor, batch_size)?;
+        let full = batch.len() as i64 == batch_size;
         scanned += batch.len() as i64;
         let Some(last) = batch.last().map(|r| r.seq) else {
             return Ok(Page { rows, next: None });
