@@ -39,6 +39,37 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where signed audit checkpoints are pushed as they are made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointSink {
+    /// Appended to, one JSON line per checkpoint.
+    File(PathBuf),
+    /// POSTed to, one JSON object per checkpoint: https, or http to a
+    /// loopback address (a local relay, tests).
+    Url(url::Url),
+}
+
+impl CheckpointSink {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if !value.contains("://") {
+            return Ok(Self::File(PathBuf::from(value)));
+        }
+        let url = url::Url::parse(value).map_err(|e| format!("`{value}` is not a URL: {e}"))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        match url.scheme() {
+            "https" => Ok(Self::Url(url)),
+            "http" if loopback => Ok(Self::Url(url)),
+            "http" => Err("plain http is allowed only to a loopback address; use https".into()),
+            other => Err(format!("`{other}:` is neither a file path nor an https URL")),
+        }
+    }
+}
+
 /// The raw settings as read from file and environment (before validation).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +121,9 @@ struct RawSettings {
     audit_retention_wechat_days: Option<u32>,
     audit_retention_admin_days: Option<u32>,
     audit_retention_audit_access_days: Option<u32>,
+    /// Where every signed audit checkpoint is also pushed: a file path
+    /// (appended to) or an https URL (POSTed to).
+    audit_checkpoint_sink: Option<String>,
     wechat_api_base: String,
     wechat_open_base: String,
     wechat_unlinked: UnlinkedPolicy,
@@ -151,6 +185,7 @@ impl Default for RawSettings {
             audit_retention_wechat_days: None,
             audit_retention_admin_days: None,
             audit_retention_audit_access_days: None,
+            audit_checkpoint_sink: None,
             wechat_api_base: "https://api.weixin.qq.com".into(),
             wechat_open_base: "https://open.weixin.qq.com".into(),
             wechat_unlinked: UnlinkedPolicy::Deny,
@@ -250,6 +285,8 @@ pub struct Settings {
     /// (category, days) for every audit category with a retention period;
     /// the others are kept forever.
     pub audit_retention_days: Vec<(&'static str, u32)>,
+    /// A copy of every checkpoint outside the database (issue 9 item 4).
+    pub audit_checkpoint_sink: Option<CheckpointSink>,
     pub wechat: WechatSettings,
     pub default_locale: crate::i18n::Locale,
     /// A sensitive console action asks for the password again when the
@@ -486,6 +523,13 @@ impl Settings {
             key_reload_secs: raw.key_reload_secs.clamp(1, 60),
             audit_checkpoint_secs: raw.audit_checkpoint_secs.max(1),
             audit_retention_days,
+            audit_checkpoint_sink: match raw.audit_checkpoint_sink.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+                None => None,
+                Some(value) => Some(
+                    CheckpointSink::parse(value)
+                        .map_err(|why| invalid("audit_checkpoint_sink (WXFED_AUDIT_CHECKPOINT_SINK)", why))?,
+                ),
+            },
             default_locale,
             admin_reauth_secs: raw.admin_reauth_secs.max(1),
             wechat: WechatSettings {

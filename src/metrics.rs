@@ -77,6 +77,11 @@ pub fn throttle(kind: &str, allowed: bool) {
 }
 
 /// How long a request waited for a database connection.
+/// A checkpoint the external sink did not take (retried next round).
+pub fn audit_sink_failure() {
+    metrics::counter!("wxfed_audit_sink_failures_total").increment(1);
+}
+
 pub fn pool_wait(seconds: f64) {
     metrics::histogram!("wxfed_db_pool_wait_seconds").record(seconds);
 }

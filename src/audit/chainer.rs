@@ -147,6 +147,8 @@ async fn round(state: &AppState, wait: bool, min_interval: Duration) {
         Ok(Err(error)) => tracing::warn!(%error, "signing an audit checkpoint failed; will retry"),
         Err(error) => tracing::warn!(%error, "signing an audit checkpoint failed; will retry"),
     }
+    // A copy outside the database, when configured.
+    super::sink::push_quietly(state).await;
 }
 
 fn checkpoint_interval(state: &AppState) -> Duration {

@@ -255,19 +255,21 @@ pub fn published(conn: &mut DbConn) -> diesel::QueryResult<Published> {
             retired_at: k.retired_at.map(rfc3339),
         })
         .collect();
-    let checkpoints = db::audit::all_checkpoints(conn)?
-        .into_iter()
-        .map(|c| PublishedCheckpoint {
-            signed_message: String::from_utf8_lossy(&row_signed_bytes(&c)).into_owned(),
-            seq: c.seq,
-            head_hash: c.head_hash,
-            signed_at: timestamp(c.signed_at),
-            prev_checkpoint_hash: c.prev_checkpoint_hash,
-            key_id: c.key_id,
-            signature: c.signature,
-        })
-        .collect();
+    let checkpoints = db::audit::all_checkpoints(conn)?.into_iter().map(publish).collect();
     Ok(Published { keys, checkpoints })
+}
+
+/// One checkpoint as published.
+pub fn publish(c: CheckpointRow) -> PublishedCheckpoint {
+    PublishedCheckpoint {
+        signed_message: String::from_utf8_lossy(&row_signed_bytes(&c)).into_owned(),
+        seq: c.seq,
+        head_hash: c.head_hash,
+        signed_at: timestamp(c.signed_at),
+        prev_checkpoint_hash: c.prev_checkpoint_hash,
+        key_id: c.key_id,
+        signature: c.signature,
+    }
 }
 
 /// What is wrong with the checkpoints, first problem only.

@@ -14,6 +14,7 @@ pub mod export;
 pub mod proof;
 pub mod query;
 pub mod retention;
+pub mod sink;
 
 pub use chain::{VerifyReport, Violation, verify};
 pub use event::{Action, AuditEvent, Category, Outcome};

@@ -270,6 +270,16 @@ pub fn all_checkpoints(conn: &mut DbConn) -> QueryResult<Vec<CheckpointRow>> {
     audit_checkpoints::table.order(audit_checkpoints::seq.asc()).select(CheckpointRow::as_select()).load(conn)
 }
 
+/// Up to `limit` checkpoints after `seq`, oldest first.
+pub fn checkpoints_after(conn: &mut DbConn, seq: i64, limit: i64) -> QueryResult<Vec<CheckpointRow>> {
+    audit_checkpoints::table
+        .filter(audit_checkpoints::seq.gt(seq))
+        .order(audit_checkpoints::seq.asc())
+        .limit(limit)
+        .select(CheckpointRow::as_select())
+        .load(conn)
+}
+
 /// The newest checkpoint signed at or before `at`: where an export whose
 /// range starts at `at` anchors its proof.
 pub fn last_checkpoint_signed_by(conn: &mut DbConn, at: NaiveDateTime) -> QueryResult<Option<CheckpointRow>> {

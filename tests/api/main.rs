@@ -13,6 +13,7 @@ mod audit_checkpoints;
 mod audit_console;
 mod audit_export_proof;
 mod audit_group_commit;
+mod audit_sink;
 mod cli;
 mod health;
 mod i18n;
