@@ -247,7 +247,7 @@ impl Export {
                 for row in &rows {
                     let selected = self.filters.matches_row(row);
                     self.written += u64::from(selected && row.pruned_at.is_none());
-                    out.extend(proof::row_line(row, selected).to_bytes());
+                    out.extend(proof::row_line_bytes(row, selected));
                 }
                 let last = rows.last().map_or(after, |r| r.seq);
                 if last >= proof.end.seq || rows.is_empty() {
