@@ -10,7 +10,8 @@
 #
 # PostgreSQL: BENCH_POSTGRES_URL names an admin URL (default
 # postgres://postgres@127.0.0.1:5432/postgres); a fresh database is created
-# there and dropped at the end. Set it to "" to skip PostgreSQL.
+# there and dropped at the end. Set it to "" to skip PostgreSQL, and
+# BENCH_SQLITE=0 to skip SQLite.
 # Events are inserted by SQL in the database itself (generate_series on
 # PostgreSQL, a recursive CTE on SQLite, 500k rows per transaction), with
 # made-up hashes: the viewer and the export do not check them (`audit
@@ -136,7 +137,8 @@ run_backend() {  # $1: name, $2: database URL
     export_run "JSON Lines (self-verifying) --from $from_day" --from "$from_day" --format jsonl
 }
 
-run_backend SQLite "sqlite://$work/bench.db"
+# BENCH_SQLITE=0 skips SQLite.
+[ "${BENCH_SQLITE:-1}" = 0 ] || run_backend SQLite "sqlite://$work/bench.db"
 if [ -n "$postgres_url" ]; then
     pg_db="wxfed_bench_audit_$$"
     psql -q "$postgres_url" -c "CREATE DATABASE $pg_db"
