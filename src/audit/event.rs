@@ -80,6 +80,7 @@ pub enum Action {
     AuditAccountViewed,
     AuditReportViewed,
     UserMerged,
+    AccountsImported,
 }
 
 impl Action {
@@ -137,6 +138,7 @@ impl Action {
             Self::AuditAccountViewed => "audit.account_viewed",
             Self::AuditReportViewed => "audit.report_viewed",
             Self::UserMerged => "user.merged",
+            Self::AccountsImported => "import",
         }
     }
 
@@ -188,7 +190,8 @@ impl Action {
             | Self::UserSessionsRevoked
             | Self::UserGrantRevoked
             | Self::UserConsentWithdrawn
-            | Self::UserMerged => Category::Admin,
+            | Self::UserMerged
+            | Self::AccountsImported => Category::Admin,
             Self::AuditSearched
             | Self::AuditEventViewed
             | Self::AuditExported

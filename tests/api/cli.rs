@@ -153,3 +153,38 @@ fn a_new_master_key_is_32_bytes_of_base64() {
     use base64::Engine;
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(key).unwrap().len(), 32);
 }
+
+#[test]
+fn import_accounts_checks_every_line_first_and_imports_nothing_on_error() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "username,name,email,roles\nalice,Alice,alice@example.com,admin\nbob,,not-an-email,\nalice,,,\nerin,,,boss\n",
+    )
+    .unwrap();
+    let (ok, out, _) = run(&db, &["import", "accounts", bad.to_str().unwrap()], None);
+    assert!(!ok, "{out}");
+    assert!(out.contains("line 3: error:") && out.contains("not an email"), "{out}");
+    assert!(out.contains("line 4: error:") && out.contains("earlier in the file"), "{out}");
+    assert!(out.contains("line 5: error:") && out.contains("unknown role"), "{out}");
+    let list = json(&db, &["user", "list"], None);
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+
+    let good = dir.path().join("good.jsonl");
+    std::fs::write(
+        &good,
+        "{\"username\":\"alice\",\"roles\":[\"auditor\"]}\n{\"username\":\"carol\",\"email\":\"c@example.com\"}\n",
+    )
+    .unwrap();
+    let dry = json(&db, &["import", "accounts", good.to_str().unwrap(), "--dry-run"], None);
+    assert_eq!(dry["created"], 2, "{dry}");
+    assert_eq!(json(&db, &["user", "list"], None).as_array().unwrap().len(), 0);
+    let done = json(&db, &["import", "accounts", good.to_str().unwrap(), "--reason", "HR sync"], None);
+    assert_eq!(done["imported"], true, "{done}");
+    assert_eq!(json(&db, &["user", "list"], None).as_array().unwrap().len(), 2);
+    // Again: the usernames exist now, an error (never an overwrite).
+    let (ok, out, _) = run(&db, &["import", "accounts", good.to_str().unwrap()], None);
+    assert!(!ok && out.contains("line 1: error:") && out.contains("taken"), "{out}");
+}
