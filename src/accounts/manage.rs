@@ -48,7 +48,7 @@ impl Actor {
     }
 }
 
-fn validate_email(email: &str) -> Result<(), ManageError> {
+pub(crate) fn validate_email(email: &str) -> Result<(), ManageError> {
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
@@ -58,7 +58,7 @@ fn validate_email(email: &str) -> Result<(), ManageError> {
 }
 
 /// E.164: a plus sign and 8 to 15 digits.
-fn validate_phone(phone: &str) -> Result<(), ManageError> {
+pub(crate) fn validate_phone(phone: &str) -> Result<(), ManageError> {
     let digits = phone.strip_prefix('+').unwrap_or("");
     if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
         Ok(())

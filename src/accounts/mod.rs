@@ -1,6 +1,7 @@
 //! Enterprise accounts: who they are, how they prove it (passwords), how
 //! long they stay logged in (sessions), and the operations admins run.
 
+pub mod import;
 pub mod login;
 pub mod manage;
 pub mod merge;

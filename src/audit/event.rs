@@ -93,6 +93,7 @@ pub enum Action {
     UserMerged,
     /// Retention removed the content of old rows (issue 9 item 6).
     AuditPruned,
+    AccountsImported,
 }
 
 impl Action {
@@ -151,6 +152,7 @@ impl Action {
             Self::AuditReportViewed => "audit.report_viewed",
             Self::UserMerged => "user.merged",
             Self::AuditPruned => "audit.pruned",
+            Self::AccountsImported => "import",
         }
     }
 
@@ -200,7 +202,8 @@ impl Action {
             | Self::UserGrantRevoked
             | Self::UserConsentWithdrawn
             | Self::UserMerged
-            | Self::AuditPruned => Category::Admin,
+            | Self::AuditPruned
+            | Self::AccountsImported => Category::Admin,
             Self::AuditSearched
             | Self::AuditEventViewed
             | Self::AuditExported

@@ -5,6 +5,7 @@
 
 mod audit;
 mod client;
+mod import;
 mod merge;
 mod migrate_data;
 mod output;
@@ -79,6 +80,9 @@ enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Bulk import (accounts from CSV or JSON Lines).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Key material.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -155,6 +159,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::Link(args) => wechat::run_link(&args, &backend, cli.json),
                 Command::Unlink(args) => wechat::run_unlink(&args, &backend, cli.json),
                 Command::Identity(command) => wechat::run_identity(command, &backend, cli.json),
+                Command::Import(command) => import::run(command, &backend, cli.json),
                 Command::Keys(command) => keys(command, &backend, &settings, cli.json),
                 Command::Serve | Command::MigrateData(_) => Ok(ExitCode::SUCCESS),
             };

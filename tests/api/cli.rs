@@ -153,3 +153,91 @@ fn a_new_master_key_is_32_bytes_of_base64() {
     use base64::Engine;
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(key).unwrap().len(), 32);
 }
+
+#[test]
+fn import_accounts_checks_every_line_first_and_imports_nothing_on_error() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "username,name,email,roles\nalice,Alice,alice@example.com,admin\nbob,,not-an-email,\nalice,,,\nerin,,,boss\n",
+    )
+    .unwrap();
+    let (ok, out, _) = run(&db, &["import", "accounts", bad.to_str().unwrap()], None);
+    assert!(!ok, "{out}");
+    assert!(out.contains("line 3: error:") && out.contains("not an email"), "{out}");
+    assert!(out.contains("line 4: error:") && out.contains("earlier in the file"), "{out}");
+    assert!(out.contains("line 5: error:") && out.contains("unknown role"), "{out}");
+    let list = json(&db, &["user", "list"], None);
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+
+    let good = dir.path().join("good.jsonl");
+    std::fs::write(
+        &good,
+        "{\"username\":\"alice\",\"roles\":[\"auditor\"]}\n{\"username\":\"carol\",\"email\":\"c@example.com\"}\n",
+    )
+    .unwrap();
+    let dry = json(&db, &["import", "accounts", good.to_str().unwrap(), "--dry-run"], None);
+    assert_eq!(dry["created"], 2, "{dry}");
+    assert_eq!(json(&db, &["user", "list"], None).as_array().unwrap().len(), 0);
+    let done = json(&db, &["import", "accounts", good.to_str().unwrap(), "--reason", "HR sync"], None);
+    assert_eq!(done["imported"], true, "{done}");
+    assert_eq!(json(&db, &["user", "list"], None).as_array().unwrap().len(), 2);
+    // Again: idempotent, nothing changes and nothing more is recorded.
+    let events = json(&db, &["audit", "list", "--limit", "1000"], None).as_array().unwrap().len();
+    let again = json(&db, &["import", "accounts", good.to_str().unwrap(), "--reason", "HR sync"], None);
+    assert_eq!(
+        (again["created"].as_u64(), again["updated"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(0), Some(2)),
+        "{again}"
+    );
+    let after = json(&db, &["audit", "list", "--limit", "1000"], None).as_array().unwrap().len();
+    assert_eq!(after, events, "nothing changed, so nothing is recorded");
+
+    // A row naming an existing username updates it: the cells it gives,
+    // roles added, identities linked (CSV lists separated by spaces).
+    let (ok, _, err) = run(
+        &db,
+        &[
+            "wechat-app",
+            "add",
+            "--kind",
+            "miniprogram",
+            "--appid",
+            "wx5f2a3c4b1d0e9f87",
+            "--name",
+            "Shop",
+            "--open-platform",
+            "acme",
+            "--secret-stdin",
+        ],
+        Some("9c1f4e2a7b3d5c8e0f6a1b2c3d4e5f60\n"),
+    );
+    assert!(ok, "{err}");
+    let update = dir.path().join("update.csv");
+    std::fs::write(
+        &update,
+        "username,name,phone,phone_verified,roles,unionid,openids\n\
+         alice,Alice Wang,+8613800138000,true,admin auditor,oUnionAlice,wx5f2a3c4b1d0e9f87:oOpenAlice\n\
+         carol,,,,,,\n",
+    )
+    .unwrap();
+    let done = json(&db, &["import", "accounts", update.to_str().unwrap(), "--reason", "HR sync"], None);
+    assert_eq!(
+        (done["updated"].as_u64(), done["unchanged"].as_u64(), done["links"].as_u64()),
+        (Some(1), Some(1), Some(2)),
+        "{done}"
+    );
+    let alice = json(&db, &["user", "show", "alice"], None);
+    assert_eq!(alice["display_name"], "Alice Wang", "{alice}");
+    assert_eq!(alice["phone"], "+8613800138000");
+    assert_eq!(alice["email"], serde_json::Value::Null, "an empty cell keeps what is stored");
+    let roles = alice["roles"].to_string();
+    assert!(roles.contains("admin") && roles.contains("auditor"), "{roles}");
+    // The same UnionID for another account: the linking policy refuses it.
+    let clash = dir.path().join("clash.jsonl");
+    std::fs::write(&clash, "{\"username\":\"carol\",\"unionid\":\"oUnionAlice\"}\n").unwrap();
+    let (ok, out, _) = run(&db, &["import", "accounts", clash.to_str().unwrap(), "--reason", "HR sync"], None);
+    assert!(!ok && out.contains("line 1: error:"), "{out}");
+}
