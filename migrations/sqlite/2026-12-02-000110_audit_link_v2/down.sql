@@ -1,4 +1,4 @@
-DROP INDEX audit_events_outcome_occurred;
+DROP INDEX audit_events_outcome_seq;
 DROP INDEX audit_events_occurred_seq;
 CREATE INDEX audit_events_occurred_at ON audit_events (occurred_at);
 CREATE INDEX audit_events_account_id ON audit_events (account_id);
