@@ -12,6 +12,7 @@ pub mod clients;
 pub mod form;
 pub mod home;
 pub mod identities;
+pub mod import;
 pub mod merge;
 pub mod principal;
 pub mod reauth;
@@ -62,7 +63,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/wechat-apps/{appid}/remove", web::post().to(clients::remove_app))
             .route("/keys", web::get().to(clients::keys_page))
             .route("/keys/rotate", web::post().to(clients::rotate_keys))
-            .route("/settings", web::get().to(clients::settings_page)),
+            .route("/settings", web::get().to(clients::settings_page))
+            .route("/import", web::get().to(import::form))
+            .route("/import", web::post().to(import::submit)),
     );
     // The auditor's console (issue 9); /audit/checkpoints.json is public
     // and lives in startup::routes_table.

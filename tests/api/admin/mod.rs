@@ -5,6 +5,7 @@ mod access;
 mod accounts;
 mod clients;
 mod identities;
+mod import;
 mod merge;
 mod reauth;
 
