@@ -481,23 +481,7 @@ mod tests {
     use crate::audit::{Action, AuditEvent};
 
     fn recorded(event: &AuditEvent) -> PendingRow {
-        let new = pending(event, db::now());
-        PendingRow {
-            pending_id: 1,
-            id: new.id,
-            occurred_at: new.occurred_at,
-            category: new.category,
-            action: new.action,
-            outcome: new.outcome,
-            reason: new.reason,
-            actor: new.actor,
-            account_id: new.account_id,
-            client_id: new.client_id,
-            ip: new.ip,
-            user_agent: new.user_agent,
-            request_id: new.request_id,
-            detail: new.detail,
-        }
+        pending(event, db::now()).recorded(1)
     }
 
     #[test]

@@ -577,23 +577,7 @@ mod tests {
         let mut event = crate::audit::AuditEvent::success(crate::audit::Action::Logout).with_reason("原因 \"q\"");
         event.ip = Some("10.0.0.1".into());
         let event = event.with_detail("k", serde_json::json!({"b": 1, "a": [true, null]}));
-        let new = chain::pending(&event, crate::db::now());
-        let pending = crate::db::audit::PendingRow {
-            pending_id: 1,
-            id: new.id,
-            occurred_at: new.occurred_at,
-            category: new.category,
-            action: new.action,
-            outcome: new.outcome,
-            reason: new.reason,
-            actor: new.actor,
-            account_id: new.account_id,
-            client_id: new.client_id,
-            ip: new.ip,
-            user_agent: new.user_agent,
-            request_id: new.request_id,
-            detail: new.detail,
-        };
+        let pending = chain::pending(&event, crate::db::now()).recorded(1);
         let row = chain::link(0, GENESIS_HASH, &pending);
         for selected in [true, false] {
             let fast: Value = serde_json::from_slice(&row_line_bytes(&row, selected)).unwrap();

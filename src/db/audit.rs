@@ -76,6 +76,28 @@ pub struct NewPendingRow {
     pub detail: String,
 }
 
+impl NewPendingRow {
+    /// The row as the chainer reads it back under `pending_id`.
+    pub fn recorded(self, pending_id: i64) -> PendingRow {
+        PendingRow {
+            pending_id,
+            id: self.id,
+            occurred_at: self.occurred_at,
+            category: self.category,
+            action: self.action,
+            outcome: self.outcome,
+            reason: self.reason,
+            actor: self.actor,
+            account_id: self.account_id,
+            client_id: self.client_id,
+            ip: self.ip,
+            user_agent: self.user_agent,
+            request_id: self.request_id,
+            detail: self.detail,
+        }
+    }
+}
+
 /// Inserts an unchained event; takes no lock beyond the new row's own.
 /// Returns its pending id (commit order is not id order on PostgreSQL).
 pub fn insert_pending(conn: &mut DbConn, row: &NewPendingRow) -> QueryResult<i64> {
