@@ -18,7 +18,8 @@ fn json(db: &TestDb, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
     let mut args = args.to_vec();
     args.push("--json");
     let (ok, out, err) = run(db, &args, stdin);
-    assert!(ok, "{args:?} failed: {err}");
+    // With --json an error is JSON on stdout: show both.
+    assert!(ok, "{args:?} failed:\nstdout: {out}\nstderr: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out}"))
 }
 
