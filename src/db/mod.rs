@@ -418,7 +418,11 @@ pub struct PoolOptions {
 impl PoolOptions {
     /// What the CLI needs: one connection, a spare for nested work.
     pub fn for_cli(session: SessionLimits) -> Self {
-        Self { max_size: 2, min_idle: 1, checkout_timeout: Duration::from_secs(10), session }
+        // No idle minimum: r2d2 replenishes it on a background thread, and
+        // a connection (libpq with OpenSSL) still being opened there while
+        // the process exits races OpenSSL's exit-time cleanup: the CLI
+        // printed its answer, then died of SIGSEGV now and then.
+        Self { max_size: 2, min_idle: 0, checkout_timeout: Duration::from_secs(10), session }
     }
 }
 
