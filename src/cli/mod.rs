@@ -107,6 +107,11 @@ enum KeysCommand {
 
 /// Entry point of the `wxfed` binary.
 pub fn main() -> ExitCode {
+    // OpenSSL initialized by us first, without its exit-time cleanup
+    // (OPENSSL_INIT_NO_ATEXIT): libpq initializes it too and would register
+    // that cleanup, which then frees OpenSSL under a pool thread still
+    // opening a connection at exit (a SIGSEGV after the output).
+    openssl_sys::init();
     let cli = Cli::parse();
     let json = cli.json;
     match run(cli) {
