@@ -26,9 +26,10 @@ target=${CARGO_TARGET_DIR:-target}
 cargo build --all-targets --quiet
 wxfed="$target/debug/wxfed"
 work=$(mktemp -d)
-server_pid=
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    stop_server
     if [ -n "${pg_db:-}" ]; then psql -q "$postgres_url" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" || true; fi
     rm -rf "$work"
 }
@@ -57,14 +58,6 @@ SELECT n, 'bench-' || n, $ts,
        'Mozilla/5.0 bench', 'req-' || n, '{}', $hash, $hash, 2, 'salt', $hash
 FROM $series;
 SQL
-}
-
-time_page() {  # $1: label, $2: path; best and median of 10 requests
-    local times=()
-    for _ in $(seq 10); do
-        times+=("$(curl -s -o /dev/null -b "$work/cookies" -w '%{time_total}' "http://127.0.0.1:$port$2")")
-    done
-    printf '%s\n' "${times[@]}" | sort -n | awk -v label="$1" '{ t[NR] = $1 } END { printf "  %-52s best %7.1f ms   median %7.1f ms\n", label, t[1] * 1000, t[int((NR + 1) / 2)] * 1000 }'
 }
 
 export_run() {  # $1: label, $2…: export arguments
@@ -112,34 +105,27 @@ run_backend() {  # $1: name, $2: database URL
     fi
     echo "   filled in $((SECONDS - start)) s"
     printf 'correct horse battery\n' | "$wxfed" user add benchaud --role auditor --password-stdin >/dev/null
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    WXFED_BIND=127.0.0.1:$port WXFED_ISSUER=http://127.0.0.1:$port "$wxfed" serve >"$work/server.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
-    rm -f "$work/cookies"
-    local token
-    token=$(curl -s -c "$work/cookies" -b "$work/cookies" "http://127.0.0.1:$port/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n 1)
-    curl -s -o /dev/null -c "$work/cookies" -b "$work/cookies" --data-urlencode "csrf_token=$token" \
-        --data-urlencode username=benchaud --data-urlencode "password=correct horse battery" "http://127.0.0.1:$port/login"
+    start_server
+    sign_in benchaud "correct horse battery"
     local mid=$((events / 2)) day
     day=$(date -u -d "@$((start_epoch + days / 2 * 86400))" +%Y-%m-%d)
     echo "== $name: log viewer over $events events (debug build, 50 rows per page, over HTTP)"
-    time_page "newest page" "/audit"
-    time_page "deep page (after=$mid)" "/audit?after=$mid"
-    time_page "category=admin" "/audit?category=admin"
-    time_page "action=login.* (a family)" "/audit?action=login.*"
-    time_page "outcome=failure" "/audit?outcome=failure"
-    time_page "account=acct-4242" "/audit?account=acct-4242"
-    time_page "client=client-7" "/audit?client=client-7"
-    time_page "ip=10.3.17.99 (one address)" "/audit?ip=10.3.17.99"
-    time_page "ip=10.3.0.0/16 (a network)" "/audit?ip=10.3.0.0%2F16"
-    time_page "request_id=req-$mid" "/audit?request_id=req-$mid"
-    time_page "one day (from=to=$day)" "/audit?from=$day&to=$day"
-    time_page "one day + category=admin + outcome=failure" "/audit?from=$day&to=$day&category=admin&outcome=failure"
-    time_page "q=ticket 4242 (free text, no index)" "/audit?q=ticket%204242"
-    time_page "event page (seq $mid)" "/audit/events/$mid"
-    time_page "failed sign-in report (last 7 days)" "/audit/reports/failed-logins"
-    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+    time_page "newest page" "/audit" 10
+    time_page "deep page (after=$mid)" "/audit?after=$mid" 10
+    time_page "category=admin" "/audit?category=admin" 10
+    time_page "action=login.* (a family)" "/audit?action=login.*" 10
+    time_page "outcome=failure" "/audit?outcome=failure" 10
+    time_page "account=acct-4242" "/audit?account=acct-4242" 10
+    time_page "client=client-7" "/audit?client=client-7" 10
+    time_page "ip=10.3.17.99 (one address)" "/audit?ip=10.3.17.99" 10
+    time_page "ip=10.3.0.0/16 (a network)" "/audit?ip=10.3.0.0%2F16" 10
+    time_page "request_id=req-$mid" "/audit?request_id=req-$mid" 10
+    time_page "one day (from=to=$day)" "/audit?from=$day&to=$day" 10
+    time_page "one day + category=admin + outcome=failure" "/audit?from=$day&to=$day&category=admin&outcome=failure" 10
+    time_page "q=ticket 4242 (free text, no index)" "/audit?q=ticket%204242" 10
+    time_page "event page (seq $mid)" "/audit/events/$mid" 10
+    time_page "failed sign-in report (last 7 days)" "/audit/reports/failed-logins" 10
+    stop_server
     local from_day
     from_day=$(date -u -d "@$((start_epoch + (days - 10) * 86400))" +%Y-%m-%d)
     echo "== $name: export of the last 10 days (1,000,000 events at 10 M) with the CLI"
@@ -152,5 +138,5 @@ run_backend() {  # $1: name, $2: database URL
 if [ -n "$postgres_url" ]; then
     pg_db="wxfed_bench_audit_$$"
     psql -q "$postgres_url" -c "CREATE DATABASE $pg_db"
-    run_backend PostgreSQL "$(python3 -c "import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path='/' + sys.argv[2]).geturl())" "$postgres_url" "$pg_db")"
+    run_backend PostgreSQL "$(database_url "$postgres_url" "$pg_db")"
 fi

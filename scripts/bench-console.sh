@@ -4,9 +4,9 @@
 # template) on SQLite and on PostgreSQL. Target: < 50 ms per page.
 #
 #   scripts/bench-console.sh            # both backends
-#   WXFED_BENCH_ACCOUNTS=100000 scripts/bench-console.sh
+#   BENCH_ACCOUNTS=100000 scripts/bench-console.sh
 #
-# PostgreSQL: WXFED_BENCH_POSTGRES_URL names an admin URL (default
+# PostgreSQL: BENCH_POSTGRES_URL names an admin URL (default
 # postgres://postgres@127.0.0.1:5432/postgres); a fresh database is created
 # there and dropped at the end. Set it to "" to skip PostgreSQL.
 # Accounts are inserted by SQL in the database itself (generate_series on
@@ -15,15 +15,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-accounts=${WXFED_BENCH_ACCOUNTS:-1000000}
-postgres_url=${WXFED_BENCH_POSTGRES_URL-postgres://postgres@127.0.0.1:5432/postgres}
+accounts=${BENCH_ACCOUNTS:-1000000}
+postgres_url=${BENCH_POSTGRES_URL-postgres://postgres@127.0.0.1:5432/postgres}
 target=${CARGO_TARGET_DIR:-target}
 cargo build --all-targets --quiet
 wxfed="$target/debug/wxfed"
 work=$(mktemp -d)
-server_pid=
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    stop_server
     if [ -n "${pg_db:-}" ]; then psql -q "$postgres_url" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" || true; fi
     rm -rf "$work"
 }
@@ -40,14 +41,6 @@ SELECT 'bench-' || n, 'user' || n, 'user' || n, 'Name ' || n, 'user' || n || '@e
        '+86138' || substr('00000000' || n, -8, 8), FALSE, 'active', '2026-01-01 00:00:00', '2026-01-01 00:00:00'
 FROM $series;
 SQL
-}
-
-time_page() {  # $1: label, $2: path; best and median of 20 requests
-    local times=()
-    for _ in $(seq 20); do
-        times+=("$(curl -s -o /dev/null -b "$work/cookies" -w '%{time_total}' "http://127.0.0.1:$port$2")")
-    done
-    printf '%s\n' "${times[@]}" | sort -n | awk -v label="$1" '{ t[NR] = $1 } END { printf "  %-44s best %6.1f ms   median %6.1f ms\n", label, t[1] * 1000, t[int((NR + 1) / 2)] * 1000 }'
 }
 
 run_backend() {  # $1: name, $2: database URL, $3: how to run SQL
@@ -68,15 +61,8 @@ run_backend() {  # $1: name, $2: database URL, $3: how to run SQL
     if [ "$name" = PostgreSQL ]; then psql -q "$2" -c "ANALYZE"; else sqlite3 "${2#sqlite://}" "ANALYZE"; fi
     echo "   filled in $((SECONDS - start)) s"
     printf 'correct horse battery\n' | "$wxfed" user add benchadmin --role admin --password-stdin >/dev/null
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    WXFED_BIND=127.0.0.1:$port WXFED_ISSUER=http://127.0.0.1:$port "$wxfed" serve >"$work/server.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
-    rm -f "$work/cookies"
-    local token
-    token=$(curl -s -c "$work/cookies" -b "$work/cookies" "http://127.0.0.1:$port/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n 1)
-    curl -s -o /dev/null -c "$work/cookies" -b "$work/cookies" --data-urlencode "csrf_token=$token" \
-        --data-urlencode username=benchadmin --data-urlencode "password=correct horse battery" "http://127.0.0.1:$port/login"
+    start_server
+    sign_in benchadmin "correct horse battery"
     echo "== $name: page times (debug build, 50 rows per page, over HTTP)"
     time_page "home (counts, recent actions, chain)" "/admin"
     time_page "list, first page" "/admin/accounts"
@@ -89,12 +75,12 @@ run_backend() {  # $1: name, $2: database URL, $3: how to run SQL
     time_page "search unknown id (UnionID/OpenID path)" "/admin/accounts?q=oUnionNobody0000"
     time_page "filter role=admin" "/admin/accounts?role=admin"
     time_page "filter status=disabled (none)" "/admin/accounts?status=disabled"
-    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+    stop_server
 }
 
 run_backend SQLite "sqlite://$work/bench.db"
 if [ -n "$postgres_url" ]; then
     pg_db="wxfed_bench_console_$$"
     psql -q "$postgres_url" -c "CREATE DATABASE $pg_db"
-    run_backend PostgreSQL "$(python3 -c "import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path='/' + sys.argv[2]).geturl())" "$postgres_url" "$pg_db")"
+    run_backend PostgreSQL "$(database_url "$postgres_url" "$pg_db")"
 fi

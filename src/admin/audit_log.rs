@@ -351,10 +351,10 @@ pub async fn export(
     actix_web::rt::spawn(async move {
         let mut export = export;
         loop {
-            let mut current = export.clone();
+            // Moved into the blocking call and handed back with the chunk.
             let result = db::run(&pool, move |conn| -> Result<_, DbError> {
-                let chunk = current.next_chunk(conn)?;
-                Ok((chunk, current))
+                let chunk = export.next_chunk(conn)?;
+                Ok((chunk, export))
             })
             .await;
             let chunk = match result {

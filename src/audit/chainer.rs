@@ -79,14 +79,14 @@ fn chain_until_empty(conn: &mut DbConn, wait: bool) -> diesel::QueryResult<usize
 
 /// Chains every event committed so far, queuing behind a chainer that is
 /// at work. Returns how many were chained here.
-pub fn chain_pending(conn: &mut DbConn, _secrets: &Secrets) -> diesel::QueryResult<usize> {
+pub fn chain_pending(conn: &mut DbConn) -> diesel::QueryResult<usize> {
     chain_until_empty(conn, true)
 }
 
 /// Chains pending events unless another session is the chainer right now
 /// (then returns 0 at once): what the background job of every instance
 /// does, so that only one of them works per round.
-pub fn chain_pending_if_elected(conn: &mut DbConn, _secrets: &Secrets) -> diesel::QueryResult<usize> {
+pub fn chain_pending_if_elected(conn: &mut DbConn) -> diesel::QueryResult<usize> {
     chain_until_empty(conn, false)
 }
 
@@ -120,7 +120,7 @@ pub fn checkpoint_if_due(
 /// its proof with (an export, like shutdown, may sign sooner than
 /// `WXFED_AUDIT_CHECKPOINT_SECS`).
 pub fn checkpoint_now(conn: &mut DbConn, secrets: &Secrets) -> Result<CheckpointRow, CheckpointError> {
-    chain_pending(conn, secrets)?;
+    chain_pending(conn)?;
     if let Some(signed) = checkpoint_if_due(conn, secrets, Duration::ZERO, true)? {
         return Ok(signed);
     }

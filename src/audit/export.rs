@@ -176,7 +176,7 @@ impl Export {
         params: FilterParams,
         mut filters: Filters,
     ) -> Result<Self, ExportError> {
-        chainer::chain_pending(conn, secrets)?;
+        chainer::chain_pending(conn)?;
         filters.resolve(conn)?;
         let (proof, start) = match format {
             Format::Csv => (None, None),

@@ -4,9 +4,9 @@
 //! filtered view is a link an auditor can share, and keyset pages over
 //! them in either direction.
 //!
-//! Filters become SQL in `db::audit_query`. The one filter SQL cannot do
-//! on a text column, IP-in-CIDR, is narrowed there by the textual prefix
-//! of the network (`10.1.` for `10.1.0.0/16`) and checked exactly here; a
+//! Filters become SQL in `db::audit_query`, but for two checked here: free
+//! text (`q`: no index serves "contains"), and IP-in-CIDR, which SQL only
+//! narrows by the network's textual prefix (`10.1.` for `10.1.0.0/16`). A
 //! page then reads at most [`SCAN_BUDGET`] rows and may come back short
 //! with a cursor to continue, so its cost stays bounded at any table size.
 
@@ -137,6 +137,9 @@ pub struct Filters {
     /// Username or id, as given.
     pub account: Option<String>,
     pub ip: Option<IpFilter>,
+    /// `q`, lower-cased: searched in `reason` and `detail` by the server
+    /// (no index serves "contains"; see [`page`]).
+    pub text: Option<String>,
 }
 
 fn clean(value: &Option<String>, field: &'static str) -> Result<Option<String>, FilterError> {
@@ -241,10 +244,10 @@ impl FilterParams {
                 client_id: clean(&self.client, "client")?,
                 ip: ip.as_ref().and_then(IpFilter::sql),
                 request_id: clean(&self.request_id, "request_id")?,
-                text: clean(&self.q, "q")?.map(|q| q.to_lowercase()),
             },
             account: clean(&self.account, "account")?,
             ip,
+            text: clean(&self.q, "q")?.map(|q| q.to_lowercase()),
         })
     }
 }
@@ -268,7 +271,7 @@ impl Filters {
     /// network off an octet boundary, or free text (`q`: no index serves
     /// "contains", so SQL would read the whole table for a rare word).
     fn checks_in_memory(&self) -> bool {
-        self.sql.text.is_some() || self.ip.as_ref().is_some_and(|ip| !ip.is_exact_in_sql())
+        self.text.is_some() || self.ip.as_ref().is_some_and(|ip| !ip.is_exact_in_sql())
     }
 
     fn keeps(&self, row: &AuditRow) -> bool {
@@ -276,7 +279,7 @@ impl Filters {
             Some(ip) if !ip.is_exact_in_sql() => row.ip.as_deref().is_some_and(|r| ip.contains(r)),
             _ => true,
         };
-        ip_ok && self.sql.text.as_deref().is_none_or(|q| text_contains(row, q))
+        ip_ok && self.text.as_deref().is_none_or(|q| text_contains(row, q))
     }
 }
 
@@ -348,7 +351,7 @@ impl Filters {
             Some(ip) => row.ip.as_deref().is_some_and(|r| ip.contains(r)),
             None => true,
         };
-        let text_ok = self.sql.text.as_deref().is_none_or(|q| text_contains(row, q));
+        let text_ok = self.text.as_deref().is_none_or(|q| text_contains(row, q));
         ip_ok && text_ok && self.matches_metadata(&MetaView::of(row))
     }
 }
@@ -369,11 +372,10 @@ pub fn page(conn: &mut DbConn, filters: &Filters, direction: Direction, limit: i
     let mut rows = Vec::new();
     let mut scanned = 0;
     let mut cursor = direction;
-    // Free text is matched here, in batches big enough to fill a page.
-    let sql = audit_query::EventFilter { text: None, ..filters.sql.clone() };
+    // Checked here, in batches big enough to fill a page.
     let batch_size = if filters.checks_in_memory() { limit.max(500) } else { limit };
     loop {
-        let batch = audit_query::page(conn, &sql, cursor, batch_size)?;
+        let batch = audit_query::page(conn, &filters.sql, cursor, batch_size)?;
         let full = batch.len() as i64 == batch_size;
         scanned += batch.len() as i64;
         let Some(last) = batch.last().map(|r| r.seq) else {

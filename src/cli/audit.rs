@@ -231,7 +231,7 @@ pub fn chain_on_exit(backend: &Backend) {
         .pool
         .get()
         .map_err(|e| e.to_string())
-        .and_then(|mut conn| audit::chainer::chain_pending(&mut conn, &backend.secrets).map_err(|e| e.to_string()));
+        .and_then(|mut conn| audit::chainer::chain_pending(&mut conn).map_err(|e| e.to_string()));
     if let Err(error) = result {
         tracing::warn!(%error, "chaining audit events failed; a running server will chain them");
     }

@@ -44,7 +44,7 @@ pub fn run(args: &MigrateDataArgs, settings: &Settings, json: bool) -> Result<Ex
     let source =
         startup::open_backend_with(&source_settings, db::PoolOptions::for_cli(settings.database_pool.session))?;
     let mut source_conn = source.pool.get().map_err(|e| CliError::Other(e.to_string()))?;
-    audit::chainer::chain_pending(&mut source_conn, &source.secrets)?;
+    audit::chainer::chain_pending(&mut source_conn)?;
 
     let mut target = db::establish(&to).map_err(|e| CliError::Other(format!("--to: cannot connect: {e}")))?;
     db::run_migrations(&mut target).map_err(|e| CliError::Other(format!("--to: {e}")))?;

@@ -13,12 +13,6 @@ use super::DbConn;
 use super::audit::AuditRow;
 use super::schema::audit_events;
 
-diesel::define_sql_function! {
-    /// SQL `lower()` (both backends), for case-insensitive text search.
-    #[sql_name = "lower"]
-    fn lower_text(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
-}
-
 /// A text column matched exactly or by prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TextMatch {
@@ -43,9 +37,6 @@ pub struct EventFilter {
     pub client_id: Option<String>,
     pub ip: Option<TextMatch>,
     pub request_id: Option<String>,
-    /// Lower-cased text searched in `reason` and `detail` (where the
-    /// admin's reason is kept).
-    pub text: Option<String>,
 }
 
 /// Which way a page goes from its cursor.
@@ -61,20 +52,6 @@ pub enum Direction {
 /// `prefix` (as `db::accounts` does for names).
 fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
-}
-
-/// `%text%` with LIKE's wildcards escaped (escape character `\`).
-fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// The distinct actions starting with `prefix`, found by walking the
@@ -180,16 +157,6 @@ fn page_of_one(
     if let Some(request_id) = &filter.request_id {
         query = query.filter(audit_events::request_id.eq(request_id.clone()));
     }
-    if let Some(text) = &filter.text {
-        let pattern = contains_pattern(text);
-        query = query.filter(
-            lower_text(audit_events::reason).like(pattern.clone()).escape('\\').or(lower_text(
-                audit_events::detail.nullable(),
-            )
-            .like(pattern)
-            .escape('\\')),
-        );
-    }
     match direction {
         Direction::NewestBefore(before) if is_time_ordered(filter, direction) => {
             // Newest first by time, then seq: the (occurred_at, seq) index
@@ -274,14 +241,4 @@ pub fn checkpoint_covering(conn: &mut DbConn, seq: i64) -> QueryResult<Option<su
         .select(super::audit::CheckpointRow::as_select())
         .first(conn)
         .optional()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_wildcards_in_the_searched_text_match_only_themselves() {
-        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-    }
 }

@@ -20,18 +20,8 @@ async fn signed_in_auditor(app: &TestApp, username: &str) -> (TestApp, wxfed::ac
     (browser, account)
 }
 
-/// Records `events` through the library (as requests would), then chains.
 async fn seed(app: &TestApp, events: Vec<AuditEvent>) {
-    let state = app.state.clone();
-    actix_web::web::block(move || {
-        let mut conn = state.db.get().unwrap();
-        for event in &events {
-            audit::record(&mut conn, &state.secrets, event).unwrap();
-        }
-        audit::chainer::chain_pending(&mut conn, &state.secrets).unwrap();
-    })
-    .await
-    .unwrap();
+    app.record_events(events).await;
 }
 
 /// The seqs of the result rows on a log page, in page order.

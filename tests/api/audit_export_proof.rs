@@ -18,13 +18,10 @@ fn event(action: Action, client: &str, reason: &str) -> AuditEvent {
 /// Records `events` as requests would, chains them and signs a checkpoint
 /// now (as the chainer does on shutdown).
 async fn seed(app: &TestApp, events: Vec<AuditEvent>) {
+    app.record_events(events).await;
     let state = app.state.clone();
     actix_web::web::block(move || {
         let mut conn = state.db.get().unwrap();
-        for event in &events {
-            audit::record(&mut conn, &state.secrets, event).unwrap();
-        }
-        audit::chainer::chain_pending(&mut conn, &state.secrets).unwrap();
         audit::chainer::checkpoint_if_due(&mut conn, &state.secrets, Duration::ZERO, true).unwrap();
     })
     .await
@@ -267,7 +264,7 @@ async fn a_prune_strips_old_content_and_what_remains_still_verifies() {
     actix_web::web::block(move || {
         let mut conn = state.db.get().unwrap();
         audit::record(&mut conn, &state.secrets, &event(Action::Logout, "late", "after the checkpoint")).unwrap();
-        audit::chainer::chain_pending(&mut conn, &state.secrets).unwrap();
+        audit::chainer::chain_pending(&mut conn).unwrap();
     })
     .await
     .unwrap();

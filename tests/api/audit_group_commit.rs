@@ -34,7 +34,7 @@ fn verify(backend: &Backend) -> audit::VerifyReport {
 
 fn chain_all(backend: &Backend) -> usize {
     let mut conn = backend.pool.get().unwrap();
-    chainer::chain_pending(&mut conn, &backend.secrets).unwrap()
+    chainer::chain_pending(&mut conn).unwrap()
 }
 
 /// The `n` detail markers of every chained row, in chain order.
@@ -64,7 +64,7 @@ fn events_recorded_in_parallel_are_each_chained_exactly_once() {
                     // Chainers run while others record: batches interleave
                     // with commits.
                     if i % 5 == 0 {
-                        chainer::chain_pending(&mut conn, &backend.secrets).unwrap();
+                        chainer::chain_pending(&mut conn).unwrap();
                     }
                 }
             });
@@ -127,7 +127,7 @@ fn only_one_chainer_at_a_time_on_postgres() {
         // While `holder` is the chainer, another session is not elected
         // and chains nothing.
         assert_eq!(chainer::chain_batch(&mut other, 100, false)?, None);
-        assert_eq!(chainer::chain_pending_if_elected(&mut other, &backend.secrets)?, 0);
+        assert_eq!(chainer::chain_pending_if_elected(&mut other)?, 0);
         Ok(())
     });
     outcome.unwrap();
@@ -152,7 +152,7 @@ async fn two_instances_chaining_at_once_never_fork() {
                     audit::record(conn, &state.secrets, &event)?;
                     // Both instances chain at the same time as the
                     // background chainers.
-                    chainer::chain_pending_if_elected(conn, &state.secrets).map_err(db::DbError::from)
+                    chainer::chain_pending_if_elected(conn).map_err(db::DbError::from)
                 })
                 .await
                 .unwrap();

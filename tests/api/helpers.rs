@@ -194,12 +194,27 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Records `events` through the library (as requests would), then
+    /// chains them.
+    pub async fn record_events(&self, events: Vec<wxfed::audit::AuditEvent>) {
+        let state = self.state.clone();
+        actix_web::web::block(move || {
+            let mut conn = state.db.get().unwrap();
+            for event in &events {
+                wxfed::audit::record(&mut conn, &state.secrets, event).unwrap();
+            }
+            wxfed::audit::chainer::chain_pending(&mut conn).unwrap();
+        })
+        .await
+        .unwrap();
+    }
+
     pub async fn audit_rows(&self) -> Vec<wxfed::db::audit::AuditRow> {
         let state = self.state.clone();
         actix_web::web::block(move || {
             let mut conn = state.db.get().unwrap();
             // Events are chained within a second (group commit); chain now.
-            wxfed::audit::chainer::chain_pending(&mut conn, &state.secrets).unwrap();
+            wxfed::audit::chainer::chain_pending(&mut conn).unwrap();
             let mut rows = wxfed::db::audit::latest(&mut conn, 100_000).unwrap();
             rows.reverse();
             rows
