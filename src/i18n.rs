@@ -297,11 +297,30 @@ pub mod filters {
         ))
     }
 
+    /// The label of a stored code (`{{ row.action|label("audit-action-") }}`):
+    /// the message `prefix` + code (dots as dashes, as Fluent ids allow),
+    /// or the code itself for one that has no label (yet).
+    #[askama::filter_fn]
+    pub fn label(code: impl Display, _env: &dyn askama::Values, prefix: &str) -> askama::Result<String> {
+        Ok(super::label(prefix, &code.to_string()))
+    }
+
     #[askama::filter_fn]
     pub fn t_or_raw(text: impl Display, _env: &dyn askama::Values) -> askama::Result<String> {
         let text = text.to_string();
         Ok(super::lookup(super::current(), &text).unwrap_or(text))
     }
+}
+
+/// The label of a stored code (see `filters::label`), in the request's
+/// language.
+pub fn label(prefix: &str, code: &str) -> String {
+    lookup(current(), &label_id(prefix, code)).unwrap_or_else(|| code.to_owned())
+}
+
+/// `audit-action-` + `login.password` → `audit-action-login-password`.
+pub fn label_id(prefix: &str, code: &str) -> String {
+    format!("{prefix}{}", code.replace('.', "-"))
 }
 
 /// The message ids each resource file defines, for the completeness test
@@ -393,6 +412,21 @@ mod tests {
                         vars.iter().map(|v| (v.as_str(), FluentValue::from("x"))).collect();
                     assert!(lookup_with_args(locale, id, &args).is_some(), "{file}: {id} does not load in {locale:?}");
                 }
+            }
+        }
+    }
+
+    /// Audit codes are shown by their labels (issue 9: the viewer in both
+    /// languages): every action, category and outcome has one in each.
+    #[test]
+    fn every_audit_code_has_a_label_in_both_languages() {
+        use strum::IntoEnumIterator;
+        let actions = crate::audit::Action::iter().map(|a| label_id("audit-action-", a.as_str()));
+        let categories = crate::audit::Category::ALL.into_iter().map(|c| label_id("audit-category-", c.as_str()));
+        let outcomes = ["success", "failure"].into_iter().map(|o| label_id("audit-outcome-", o));
+        for id in actions.chain(categories).chain(outcomes) {
+            for locale in Locale::ALL {
+                assert!(lookup(locale, &id).is_some(), "{id} has no label in {locale:?}");
             }
         }
     }

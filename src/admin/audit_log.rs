@@ -41,7 +41,7 @@ pub struct LogQuery {
 
 /// Records an auditor's read before it is served: no read without its
 /// record.
-fn access_event(auditor: &Auditor, meta: &RequestMeta, action: Action) -> AuditEvent {
+pub(super) fn access_event(auditor: &Auditor, meta: &RequestMeta, action: Action) -> AuditEvent {
     AuditEvent::success(action).with_actor(auditor.actor()).with_request(meta)
 }
 
@@ -88,7 +88,7 @@ fn chain_status(conn: &mut db::DbConn) -> diesel::QueryResult<RawChainStatus> {
     Ok(RawChainStatus { head_seq, checkpoint, pending, oldest_pending })
 }
 
-fn checkpoint_view(c: db::audit::CheckpointRow, now: chrono::NaiveDateTime) -> CheckpointView {
+pub(super) fn checkpoint_view(c: db::audit::CheckpointRow, now: chrono::NaiveDateTime) -> CheckpointView {
     CheckpointView {
         seq: c.seq,
         signed_at: views::when(c.signed_at),
@@ -110,7 +110,7 @@ impl From<RawChainStatus> for ChainStatus {
 
 /// `account:0194…` for a long account id: the table stays readable, the
 /// full id is in the title and on the event page.
-fn short(value: &str) -> String {
+pub(super) fn short(value: &str) -> String {
     let (prefix, id) = value.split_once(':').unwrap_or(("", value));
     if id.chars().count() <= 12 {
         return value.to_owned();
@@ -162,13 +162,9 @@ impl LogPage {
     }
 }
 
-/// The canned views of §7: links into the log with the right filters.
-/// (Failed sign-ins have their report, which links into the log.)
-pub const VIEWS: [(&str, &str); 3] = [
-    ("audit-view-admin-actions", "category=admin"),
-    ("audit-view-logins", "action=login.*"),
-    ("audit-view-audit-access", "category=audit_access"),
-];
+/// Canned views of the log (the reports of §7 have their own pages in
+/// `audit_reports`).
+pub const VIEWS: [(&str, &str); 1] = [("audit-view-audit-access", "category=audit_access")];
 
 /// A query string with empty fields (what the filter form sends for the
 /// fields left blank) as the short link it means, or `None` if it is one.
@@ -382,109 +378,4 @@ pub async fn export(
         .insert_header(("Content-Disposition", format!("attachment; filename=\"{filename}\"")))
         .insert_header(("Cache-Control", "no-store"))
         .streaming(Chunks(rx)))
-}
-
-/// One line of the failed-login report.
-pub struct FailureRow {
-    pub key: String,
-    /// The username, for an account.
-    pub label: String,
-    pub count: i64,
-    /// The log filtered to these failures.
-    pub link: String,
-}
-
-#[derive(Template)]
-#[template(path = "audit/failed_logins.html")]
-pub struct FailedLoginsPage {
-    pub nav: bool,
-    pub me: String,
-    pub from: String,
-    pub to: String,
-    pub error: Option<String>,
-    pub accounts: Vec<FailureRow>,
-    pub ips: Vec<FailureRow>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PeriodQuery {
-    from: Option<String>,
-    to: Option<String>,
-}
-
-/// Lines per table of the report.
-const REPORT_TOP: i64 = 20;
-
-/// `GET /audit/reports/failed-logins?from&to`: the accounts and IPs with
-/// the most failed logins in the period (default: the last 7 days), each
-/// linking to those events in the log (issue 9 §7). Unknown usernames are
-/// not recorded (a password typed into the username field must not end
-/// up in the trail), so accounts are the known ones.
-pub async fn failed_logins(
-    state: web::Data<AppState>,
-    auditor: Auditor,
-    meta: RequestMeta,
-    query: web::Query<PeriodQuery>,
-) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
-    let now = db::now();
-    let from_text = query
-        .from
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| (now - chrono::Duration::days(7)).format("%Y-%m-%d").to_string());
-    let to_text = query.to.filter(|v| !v.trim().is_empty()).unwrap_or_default();
-    let period = query::parse_time(from_text.trim(), "from", false).and_then(|from| {
-        let to = if to_text.is_empty() {
-            Ok(now + chrono::Duration::seconds(1))
-        } else {
-            query::parse_time(to_text.trim(), "to", true)
-        };
-        to.map(|to| (from, to))
-    });
-    let event = access_event(&auditor, &meta, Action::AuditReportViewed)
-        .with_detail("report", "failed_logins")
-        .with_detail("from", from_text.clone())
-        .with_detail("to", to_text.clone());
-    let secrets = state.secrets.clone();
-    let period2 = period.clone();
-    let found = db::run(&state.db, move |conn| -> Result<_, DbError> {
-        audit::record(conn, &secrets, &event)?;
-        let Ok((from, to)) = period2 else { return Ok(None) };
-        use db::audit_query::{FailureKey, top_login_failures};
-        let mut accounts = Vec::new();
-        for (id, count) in top_login_failures(conn, FailureKey::Account, from, to, REPORT_TOP)? {
-            let account = crate::accounts::manage::find_by_id(conn, &crate::accounts::AccountId::from_db(id.clone()))?;
-            accounts.push((id, account.map(|a| a.username).unwrap_or_default(), count));
-        }
-        let ips = top_login_failures(conn, FailureKey::Ip, from, to, REPORT_TOP)?;
-        Ok(Some((accounts, ips)))
-    })
-    .await?;
-    let link = |name: &str, value: &str| {
-        let mut params = vec![("action", "login.*".to_owned()), ("outcome", "failure".to_owned())];
-        params.push((if name == "account" { "account" } else { "ip" }, value.to_owned()));
-        params.push(("from", from_text.clone()));
-        if !to_text.is_empty() {
-            params.push(("to", to_text.clone()));
-        }
-        format!("/audit?{}", serde_urlencoded::to_string(params).unwrap_or_default())
-    };
-    let (accounts, ips) = found.unwrap_or_default();
-    let page = FailedLoginsPage {
-        nav: false,
-        me: auditor.account.username,
-        error: period.err().map(|e| e.to_string()),
-        accounts: accounts
-            .into_iter()
-            .map(|(id, username, count)| FailureRow { link: link("account", &id), key: id, label: username, count })
-            .collect(),
-        ips: ips
-            .into_iter()
-            .map(|(ip, count)| FailureRow { link: link("ip", &ip), key: ip, label: String::new(), count })
-            .collect(),
-        from: from_text,
-        to: to_text,
-    };
-    let status = if page.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(render::page(status, &page))
 }

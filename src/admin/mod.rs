@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit_log;
+pub mod audit_reports;
 pub mod clients;
 pub mod form;
 pub mod home;
@@ -72,5 +73,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit", web::get().to(audit_log::log))
         .route("/audit/events/{seq}", web::get().to(audit_log::event))
         .route("/audit/export", web::get().to(audit_log::export))
-        .route("/audit/reports/failed-logins", web::get().to(audit_log::failed_logins));
+        .route("/audit/checkpoints", web::get().to(audit_reports::checkpoints))
+        .route("/audit/reports/failed-logins", web::get().to(audit_reports::failed_logins))
+        .route("/audit/reports/logins", web::get().to(audit_reports::logins))
+        .route("/audit/reports/admin-actions", web::get().to(audit_reports::admin_actions));
 }

@@ -237,14 +237,22 @@ pub struct PublishedKey {
 pub struct Published {
     pub keys: Vec<PublishedKey>,
     pub checkpoints: Vec<PublishedCheckpoint>,
+    /// The seq to pass as `after` for the next page, when this one is full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
 }
+
+/// Checkpoints per page of `/audit/checkpoints.json` (one a minute is
+/// half a million a year: the document is paged, not whole).
+pub const PUBLISHED_PAGE: i64 = 1000;
 
 fn rfc3339(at: NaiveDateTime) -> String {
     at.and_utc().to_rfc3339()
 }
 
-/// Every public key and checkpoint, oldest first.
-pub fn published(conn: &mut DbConn) -> diesel::QueryResult<Published> {
+/// Every public key, and up to [`PUBLISHED_PAGE`] checkpoints after seq
+/// `after` (0: from the first), oldest first.
+pub fn published(conn: &mut DbConn, after: i64) -> diesel::QueryResult<Published> {
     let keys = db::audit::all_audit_keys(conn)?
         .into_iter()
         .map(|k| PublishedKey {
@@ -255,8 +263,10 @@ pub fn published(conn: &mut DbConn) -> diesel::QueryResult<Published> {
             retired_at: k.retired_at.map(rfc3339),
         })
         .collect();
-    let checkpoints = db::audit::all_checkpoints(conn)?.into_iter().map(publish).collect();
-    Ok(Published { keys, checkpoints })
+    let rows = db::audit::checkpoints_after(conn, after, PUBLISHED_PAGE)?;
+    let next_after = (rows.len() as i64 == PUBLISHED_PAGE).then(|| rows.last().map(|c| c.seq)).flatten();
+    let checkpoints = rows.into_iter().map(publish).collect();
+    Ok(Published { keys, checkpoints, next_after })
 }
 
 /// One checkpoint as published.

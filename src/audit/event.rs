@@ -36,8 +36,10 @@ impl Category {
 }
 
 /// Every kind of event wxfed records. The string forms are stable: the
-/// console, exports and auditors' queries rely on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// console, exports and auditors' queries rely on them. Every action has
+/// a label in both languages (`audit-action-…` in `audit.ftl`, checked by
+/// a test over [`Action::iter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter)]
 pub enum Action {
     LoginPassword,
     Logout,

@@ -242,3 +242,47 @@ pub fn checkpoint_covering(conn: &mut DbConn, seq: i64) -> QueryResult<Option<su
         .first(conn)
         .optional()
 }
+
+/// The `limit` actors with the most events of `category` in `[from, to)`,
+/// most first, with counts: who did the most (the admin-action report).
+/// Reads the category's rows through its `(category, seq)` index: meant
+/// for the rare categories (admin), not for sign-ins.
+pub fn top_actors(
+    conn: &mut DbConn,
+    category: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(String, i64)>> {
+    use diesel::dsl::count_star;
+    let rows: Vec<(Option<String>, i64)> = audit_events::table
+        .filter(audit_events::category.eq(category))
+        .filter(audit_events::occurred_at.ge(from))
+        .filter(audit_events::occurred_at.lt(to))
+        .filter(audit_events::actor.is_not_null())
+        .group_by(audit_events::actor)
+        .select((audit_events::actor, count_star()))
+        .order((count_star().desc(), audit_events::actor.asc()))
+        .limit(limit)
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(k, n)| k.map(|k| (k, n))).collect())
+}
+
+/// Up to `limit` checkpoints before `before` (from the newest when
+/// `None`), newest first: one page of the checkpoints list.
+pub fn checkpoints_before(
+    conn: &mut DbConn,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<super::audit::CheckpointRow>> {
+    use super::schema::audit_checkpoints;
+    let mut query = audit_checkpoints::table
+        .order(audit_checkpoints::seq.desc())
+        .limit(limit)
+        .select(super::audit::CheckpointRow::as_select())
+        .into_boxed::<<DbConn as Connection>::Backend>();
+    if let Some(before) = before {
+        query = query.filter(audit_checkpoints::seq.lt(before));
+    }
+    query.load(conn)
+}

@@ -113,6 +113,18 @@ async fn a_checkpoint_verifies_with_only_the_public_key() {
     for checkpoint in checkpoints {
         assert!(verifies_with(&public_key, checkpoint));
     }
+    // Paged by `after`: only the later ones; a page that is not full names
+    // no next page; a bad cursor is a 400, not an empty page.
+    assert!(published.get("next_after").is_none());
+    let first_seq = checkpoints[0]["seq"].as_i64().unwrap();
+    let later: serde_json::Value =
+        app.get(&format!("/audit/checkpoints.json?after={first_seq}")).await.json().await.unwrap();
+    let later_seqs: Vec<i64> =
+        later["checkpoints"].as_array().unwrap().iter().map(|c| c["seq"].as_i64().unwrap()).collect();
+    assert_eq!(later_seqs.len(), checkpoints.len() - 1);
+    assert!(later_seqs.iter().all(|&seq| seq > first_seq));
+    assert_eq!(later["keys"], published["keys"]);
+    assert_eq!(app.get("/audit/checkpoints.json?after=soon").await.status(), 400);
     let checkpoints = &checkpoints[checkpoints.len() - 1..];
     // The same signature over another head does not verify.
     let raw: [u8; 32] = STANDARD.decode(&public_key).unwrap().try_into().unwrap();

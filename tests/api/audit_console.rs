@@ -488,3 +488,182 @@ async fn the_failed_login_report_ranks_accounts_and_ips_over_a_period() {
     signed_in_admin(&app, "ada").await;
     assert_eq!(app.get("/audit/reports/failed-logins").await.status(), 403);
 }
+
+/// `data-<attr>` values of the rows with `data-testid="<testid>"`.
+fn row_attrs(page: &str, testid: &str, attr: &str) -> Vec<String> {
+    page.split(&format!("data-testid=\"{testid}\""))
+        .skip(1)
+        .map(|rest| {
+            let end = rest.find('>').unwrap();
+            let at = rest[..end].find(&format!("data-{attr}=\"")).unwrap() + attr.len() + 7;
+            rest[at..at + rest[at..].find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+fn login_event(ok: bool, account: &str, surface: Option<&str>, ip: &str) -> AuditEvent {
+    let action = if surface.is_some() { Action::LoginWechat } else { Action::LoginPassword };
+    let mut e = if ok { AuditEvent::success(action) } else { AuditEvent::failure(action, "bad_password") };
+    e = e.with_account(account);
+    e.ip = Some(ip.to_owned());
+    if let Some(surface) = surface {
+        e = e.with_detail("surface", surface).with_client("mp-shop");
+    }
+    e
+}
+
+#[actix_web::test]
+async fn the_login_history_shows_one_accounts_sign_ins_with_surface_client_and_ip() {
+    let (app, _db) = spawn_app().await;
+    let (auditor, _) = signed_in_auditor(&app, "audrey").await;
+    let bob = app.add_user("bob", PASSWORD).await;
+    let carol = app.add_user("carol", PASSWORD).await;
+    let mut events = vec![
+        login_event(true, bob.id.as_str(), None, "10.7.0.1"),
+        login_event(false, bob.id.as_str(), None, "10.7.0.2"),
+        login_event(true, bob.id.as_str(), Some("miniprogram"), "10.7.0.3"),
+        login_event(true, carol.id.as_str(), None, "10.7.0.4"),
+        // Not a sign-in.
+        AuditEvent::success(Action::UserProfileUpdated).with_account(bob.id.as_str()),
+    ];
+    // Enough of bob's for a second page.
+    for _ in 0..55 {
+        events.push(login_event(false, bob.id.as_str(), None, "10.7.0.9"));
+    }
+    seed(&app, events).await;
+    let rows = app.audit_rows().await;
+    let bobs: Vec<i64> =
+        expected(&rows, |r| r.account_id.as_deref() == Some(bob.id.as_str()) && r.action.starts_with("login."));
+    assert_eq!(bobs.len(), 58);
+
+    let first = page_text(&auditor, "/audit/reports/logins?account=bob").await;
+    assert!(first.contains("data-testid=\"account-link\""), "{first}");
+    let mut shown: Vec<i64> = row_attrs(&first, "login-row", "seq").iter().map(|s| s.parse().unwrap()).collect();
+    assert_eq!(shown.len(), 50);
+    let next = next_link(&first).expect("a second page");
+    let second = page_text(&auditor, &next).await;
+    shown.extend(row_attrs(&second, "login-row", "seq").iter().map(|s| s.parse::<i64>().unwrap()));
+    assert_eq!(shown, bobs, "every sign-in of bob's, once, newest first");
+    assert!(next_link(&second).is_none());
+    // Surface, client and IP of the WeChat sign-in; a password sign-in is one.
+    let surfaces = row_attrs(&second, "login-row", "surface");
+    assert_eq!(surfaces[surfaces.len() - 3..], ["miniprogram", "password", "password"]);
+    assert!(second.contains("Mini-program") && second.contains("mp-shop") && second.contains("10.7.0.3"), "{second}");
+
+    // By id, and only the failures.
+    let failures = page_text(&auditor, &format!("/audit/reports/logins?account={}&outcome=failure", bob.id)).await;
+    let outcomes = row_attrs(&failures, "login-row", "outcome");
+    assert_eq!(outcomes.len(), 50);
+    assert!(outcomes.iter().all(|o| o == "failure"));
+    // An unknown account is said to be unknown; a bad period is a 400.
+    let unknown = auditor.get("/audit/reports/logins?account=nobody").await;
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.text().await.unwrap().contains("No account is called"));
+    assert_eq!(auditor.get("/audit/reports/logins?account=bob&from=soon").await.status(), 400);
+    // Without an account: the form, nothing listed.
+    let blank = page_text(&auditor, "/audit/reports/logins").await;
+    assert!(blank.contains("data-testid=\"pick-account\"") && !blank.contains("data-testid=\"login-row\""));
+
+    // Each view is recorded with what was asked.
+    let viewed = accesses(&app.audit_rows().await, "audit.report_viewed");
+    assert_eq!(viewed.len(), 6);
+    let detail: serde_json::Value = serde_json::from_str(&viewed[0].detail).unwrap();
+    assert_eq!((detail["report"].as_str(), detail["account"].as_str()), (Some("logins"), Some("bob")));
+    // Admins without the role are refused.
+    signed_in_admin(&app, "ada").await;
+    assert_eq!(app.get("/audit/reports/logins?account=bob").await.status(), 403);
+}
+
+#[actix_web::test]
+async fn the_admin_action_report_says_who_changed_what_with_reasons() {
+    let (app, _db) = spawn_app().await;
+    let (auditor, _) = signed_in_auditor(&app, "audrey").await;
+    let ada = app.add_user("ada", PASSWORD).await;
+    let bob = app.add_user("bob", PASSWORD).await;
+    let by_ada = |action: Action, reason: &str| {
+        let mut e = AuditEvent::success(action).with_actor(format!("account:{}", ada.id)).with_account(bob.id.as_str());
+        e.reason = Some(reason.to_owned());
+        e
+    };
+    seed(
+        &app,
+        vec![
+            by_ada(Action::UserDisabled, "ticket 7: left the company"),
+            by_ada(Action::UserEnabled, "ticket 8: came back"),
+            AuditEvent::success(Action::ClientAdded).with_actor("cli").with_client("erp"),
+            // Not an admin action.
+            AuditEvent::success(Action::LoginPassword).with_actor(format!("account:{}", ada.id)),
+        ],
+    )
+    .await;
+    let page = page_text(&auditor, "/audit/reports/admin-actions").await;
+    let actors = row_attrs(&page, "top-actor", "key");
+    // The test's own setup (accounts, roles) was done by an actor too.
+    let ada_at = actors.iter().position(|a| *a == format!("account:{}", ada.id)).expect("ada ranked");
+    let counts: Vec<i64> = page
+        .split("data-testid=\"count\">")
+        .skip(1)
+        .map(|rest| rest[..rest.find('<').unwrap()].parse().unwrap())
+        .collect();
+    assert_eq!(counts[ada_at], 2, "{page}");
+    assert!(actors.contains(&"cli".to_owned()));
+    assert!(page.contains(">ada</a>"), "ada's username shown: {page}");
+    let actions = row_attrs(&page, "change-row", "action");
+    assert_eq!(&actions[..3], ["client.added", "user.enabled", "user.disabled"]);
+    assert!(!actions.contains(&"login.password".to_owned()));
+    assert!(page.contains("ticket 7: left the company") && page.contains("ticket 8: came back"));
+    assert!(page.contains("Account disabled"), "actions by their label: {page}");
+    // The period bounds it.
+    let empty = page_text(&auditor, "/audit/reports/admin-actions?from=2000-01-01&to=2000-01-02").await;
+    assert!(!empty.contains("data-testid=\"change-row\""));
+    let viewed = accesses(&app.audit_rows().await, "audit.report_viewed");
+    assert_eq!(viewed.len(), 2);
+    assert!(viewed[0].detail.contains("admin_actions"));
+}
+
+#[actix_web::test]
+async fn the_checkpoints_page_lists_signed_checkpoints_and_the_public_keys() {
+    let (app, _db) = spawn_app().await;
+    let (auditor, _) = signed_in_auditor(&app, "audrey").await;
+    app.audit_rows().await;
+    let state = app.state.clone();
+    let signed = actix_web::web::block(move || {
+        let mut conn = state.db.get().unwrap();
+        wxfed::audit::chainer::checkpoint_now(&mut conn, &state.secrets).unwrap()
+    })
+    .await
+    .unwrap();
+    let page = page_text(&auditor, "/audit/checkpoints").await;
+    let seqs: Vec<String> = row_attrs(&page, "checkpoint", "seq");
+    assert_eq!(seqs.first(), Some(&signed.seq.to_string()), "newest first: {page}");
+    let published: serde_json::Value = app.get("/audit/checkpoints.json").await.json().await.unwrap();
+    let key = published["keys"][0]["public_key"].as_str().unwrap();
+    assert!(page.contains(key), "the public key, as --public-key takes it");
+    assert!(page.contains(&signed.head_hash), "the head hash (in the title)");
+    let viewed = accesses(&app.audit_rows().await, "audit.report_viewed");
+    assert_eq!(viewed.len(), 1);
+    assert!(viewed[0].detail.contains("checkpoints"));
+    // Auditors only, like the rest of /audit.
+    signed_in_admin(&app, "ada").await;
+    assert_eq!(app.get("/audit/checkpoints").await.status(), 403);
+}
+
+#[actix_web::test]
+async fn the_log_shows_categories_actions_and_outcomes_by_their_labels_in_both_languages() {
+    let (app, _db) = spawn_app().await;
+    let (auditor, _) = signed_in_auditor(&app, "audrey").await;
+    seed(&app, vec![AuditEvent::failure(Action::LoginPassword, "bad_password")]).await;
+    let zh = auditor
+        .client
+        .get(auditor.url("/audit?action=login.password"))
+        .header("Accept-Language", "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(zh.contains("密码登录") && zh.contains("失败") && zh.contains("登录认证"), "{zh}");
+    let en = page_text(&auditor, "/audit?action=login.password").await;
+    assert!(en.contains("Password sign-in") && en.contains(">failure<") && en.contains(">Sign-in<"), "{en}");
+}

@@ -32,7 +32,10 @@ run('audit', async ({ page, shot, pageLang }) => {
     await Promise.all([page.waitForURL(/action=login.password/), page.click('[data-testid="filter-submit"]')]);
     // The form's blank fields are dropped: a short link to share.
     expect(new URL(page.url()).search === `?action=login.password&account=${AUDITOR}`, `the filtered view is a link: ${page.url()}`);
-    const actions = await page.$$eval('[data-testid="event-row"] td:nth-child(4) code', (els) => els.map((e) => e.textContent));
+    // Actions are shown by their label, the code in the cell's title.
+    const actions = await page.$$eval('[data-testid="event-row"] td:nth-child(4)', (els) => els.map((e) => e.title));
+    const label = { 'zh-CN': '密码登录', en: 'Password sign-in' }[LANG];
+    expect((await page.textContent('[data-testid="event-row"] td:nth-child(4)')) === label, `the action's label is ${label}`);
     expect(actions.length >= 1, 'the auditor\'s login is in the log');
     expect(actions.every((a) => a === 'login.password'), `only login.password rows: ${actions}`);
     await shot('filtered');
@@ -89,6 +92,26 @@ run('audit', async ({ page, shot, pageLang }) => {
     const failed = await page.$$eval('[data-testid="top-account"] a', (els) => els.map((e) => e.textContent));
     expect(failed.includes('user1'), `user1 in the failed sign-in report: ${failed}`);
     await shot('failed-logins-report');
+
+    // One account's sign-ins: user1's failure, by surface.
+    await Promise.all([page.waitForURL(/\/audit\/reports\/logins/), page.click('[data-testid="nav-logins-report"]')]);
+    await page.fill('[data-testid="logins-account"]', 'user1');
+    await Promise.all([page.waitForURL(/account=user1/), page.click('[data-testid="period-submit"]')]);
+    const logins = await page.$$eval('[data-testid="login-row"]', (rows) => rows.map((r) => [r.dataset.outcome, r.dataset.surface]));
+    expect(logins.some(([o, s]) => o === 'failure' && s === 'password'), `user1's failed password sign-in listed: ${logins}`);
+    await shot('logins-report');
+
+    // Admin actions: who changed what (the setup's CLI changes at least).
+    await Promise.all([page.waitForURL(/\/audit\/reports\/admin-actions/), page.click('[data-testid="nav-admin-actions-report"]')]);
+    expect((await page.$$('[data-testid="change-row"]')).length > 0, 'admin changes listed');
+    await shot('admin-actions-report');
+
+    // The signed checkpoints and the key that verifies them.
+    await Promise.all([page.waitForURL(/\/audit\/checkpoints$/), page.click('[data-testid="nav-checkpoints"]')]);
+    const keys = await page.$$eval('[data-testid="public-key"]', (els) => els.map((e) => e.textContent));
+    expect(keys.includes(publicKey), 'the page shows the public key verify-export takes');
+    expect((await page.$$('[data-testid="checkpoint"]')).length > 0, 'checkpoints listed');
+    await shot('checkpoints');
 
     // Each read above is in the trail (CLI: chains first on exit of the previous command).
     cli(['audit', 'list', '--limit', '1']);
