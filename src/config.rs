@@ -84,6 +84,7 @@ struct RawSettings {
     database_pool_size: u32,
     database_pool_min_idle: u32,
     database_checkout_timeout_ms: u64,
+    database_request_timeout_ms: u64,
     database_connect_timeout_secs: u64,
     database_lock_timeout_ms: u64,
     database_statement_timeout_ms: u64,
@@ -150,6 +151,7 @@ impl Default for RawSettings {
             database_pool_size: 16,
             database_pool_min_idle: 1,
             database_checkout_timeout_ms: 2_000,
+            database_request_timeout_ms: 3_000,
             database_connect_timeout_secs: 2,
             database_lock_timeout_ms: 2_000,
             database_statement_timeout_ms: 10_000,
@@ -492,6 +494,7 @@ impl Settings {
                 max_size: raw.database_pool_size,
                 min_idle: raw.database_pool_min_idle.min(raw.database_pool_size),
                 checkout_timeout: std::time::Duration::from_millis(raw.database_checkout_timeout_ms.clamp(100, 60_000)),
+                request_timeout: std::time::Duration::from_millis(raw.database_request_timeout_ms.clamp(100, 600_000)),
                 session: crate::db::SessionLimits {
                     lock_timeout_ms: raw.database_lock_timeout_ms,
                     statement_timeout_ms: raw.database_statement_timeout_ms,

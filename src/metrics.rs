@@ -77,6 +77,11 @@ pub fn throttle(kind: &str, allowed: bool) {
 }
 
 /// How long a request waited for a database connection.
+/// A request's database work outlived its deadline (answered 503).
+pub fn database_deadline_exceeded() {
+    metrics::counter!("wxfed_database_deadline_exceeded_total").increment(1);
+}
+
 /// A checkpoint the external sink did not take (retried next round).
 pub fn audit_sink_failure() {
     metrics::counter!("wxfed_audit_sink_failures_total").increment(1);

@@ -105,6 +105,7 @@ impl Application {
 
     pub fn build_with(settings: Settings, backend: Backend, listener: TcpListener) -> Result<Self, StartupError> {
         let port = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?.port();
+        db::set_request_deadline(settings.database_pool.request_timeout);
         let passwords =
             PasswordHasher::new(settings.password_hash_concurrency).map_err(|e| StartupError::Other(e.to_string()))?;
         let workers = settings.workers;
@@ -274,7 +275,7 @@ async fn reload_keys(state: AppState) {
     loop {
         interval.tick().await;
         let (keys, secrets) = (state.keys.clone(), state.secrets.clone());
-        let result = db::run(&state.db, move |conn| keys.reload(conn, &secrets)).await;
+        let result = db::run_long(&state.db, move |conn| keys.reload(conn, &secrets)).await;
         if let Err(error) = result {
             tracing::warn!(%error, "reloading signing keys failed; still using the keys loaded before");
         }
@@ -291,7 +292,7 @@ async fn sweep_sessions(state: AppState) {
         let secrets = state.secrets.clone();
         let grace =
             chrono::Duration::seconds(i64::try_from(state.settings.tokens.refresh_reuse_grace_secs).unwrap_or(0));
-        let result = db::run(&state.db, move |conn| -> Result<usize, db::DbError> {
+        let result = db::run_long(&state.db, move |conn| -> Result<usize, db::DbError> {
             let ended = policy.sweep_expired(conn, &secrets, db::now())?;
             db::write_transaction(conn, |conn| {
                 db::grants::purge_expired(conn, db::now())?;

@@ -348,7 +348,8 @@ pub async fn export(
         let mut export = export;
         loop {
             // Moved into the blocking call and handed back with the chunk.
-            let result = db::run(&pool, move |conn| -> Result<_, DbError> {
+            // A download already begun is not cut by the request deadline.
+            let result = db::run_long(&pool, move |conn| -> Result<_, DbError> {
                 let chunk = export.next_chunk(conn)?;
                 Ok((chunk, export))
             })

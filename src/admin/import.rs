@@ -105,7 +105,7 @@ pub async fn submit(
         _ => Format::detect("", content.as_bytes()),
     };
     let (secrets, actor, text) = (state.secrets.clone(), admin.actor(), content.clone());
-    let result = db::run(&state.db, move |conn| -> Result<_, DbError> {
+    let result = db::run_long(&state.db, move |conn| -> Result<_, DbError> {
         let mut open = || Reader::new(format, std::io::Cursor::new(text.as_bytes()));
         let options = import::Options { open_platform: None, reason: &reason, dry_run: !confirm };
         match import::import(conn, &secrets, &actor, &mut open, options, &mut |_| {}) {

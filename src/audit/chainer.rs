@@ -130,14 +130,14 @@ pub fn checkpoint_now(conn: &mut DbConn, secrets: &Secrets) -> Result<Checkpoint
 /// One round of the background job: chain, then (when due) checkpoint.
 /// `min_interval` zero (shutdown) signs whenever the chain moved.
 async fn round(state: &AppState, wait: bool, min_interval: Duration) {
-    let result = db::run(&state.db, move |conn| chain_until_empty(conn, wait).map_err(db::DbError::from)).await;
+    let result = db::run_long(&state.db, move |conn| chain_until_empty(conn, wait).map_err(db::DbError::from)).await;
     if let Err(error) = result {
         // Retried next round; the events wait safely in audit_pending.
         tracing::warn!(%error, "chaining audit events failed; will retry");
         return;
     }
     let secrets = state.secrets.clone();
-    let result = db::run(&state.db, move |conn| {
+    let result = db::run_long(&state.db, move |conn| {
         Ok::<_, db::DbError>(checkpoint_if_due(conn, &secrets, min_interval, wait).map_err(|e| e.to_string()))
     })
     .await;

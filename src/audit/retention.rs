@@ -133,9 +133,10 @@ pub async fn run(state: crate::state::AppState) {
         interval.tick().await;
         let secrets = state.secrets.clone();
         let days = state.settings.audit_retention_days.clone();
-        let result =
-            db::run(&state.db, move |conn| Ok::<_, db::DbError>(prune(conn, &secrets, &days, db::now(), "system")?))
-                .await;
+        let result = db::run_long(&state.db, move |conn| {
+            Ok::<_, db::DbError>(prune(conn, &secrets, &days, db::now(), "system")?)
+        })
+        .await;
         match result {
             Ok(report) => {
                 let pruned: usize = report.categories.iter().map(|c| c.pruned).sum();

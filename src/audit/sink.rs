@@ -75,7 +75,7 @@ async fn post(url: &url::Url, checkpoint: &PublishedCheckpoint) -> Result<(), Si
 /// stops at the first failure (retried next round). Returns how many
 /// were pushed.
 pub async fn push_pending(state: &AppState, sink: &CheckpointSink) -> Result<usize, SinkError> {
-    let pending = db::run(&state.db, |conn| -> Result<_, DbError> {
+    let pending = db::run_long(&state.db, |conn| -> Result<_, DbError> {
         let pushed = db::settings::get(conn, PUSHED)?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         Ok(db::audit::checkpoints_after(conn, pushed, PER_ROUND)?)
     })
@@ -95,7 +95,7 @@ pub async fn push_pending(state: &AppState, sink: &CheckpointSink) -> Result<usi
             }
             CheckpointSink::Url(url) => post(url, &published).await?,
         }
-        db::run(&state.db, move |conn| -> Result<_, DbError> {
+        db::run_long(&state.db, move |conn| -> Result<_, DbError> {
             Ok(db::write_transaction(conn, |conn| db::settings::set(conn, PUSHED, &seq.to_string()))?)
         })
         .await?;

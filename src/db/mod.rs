@@ -19,6 +19,7 @@ pub mod signing_keys;
 pub mod throttle;
 pub mod wechat;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -412,6 +413,9 @@ pub struct PoolOptions {
     /// answered `503` (RFC 9110 §15.6.4) instead of queueing behind an
     /// outage.
     pub checkout_timeout: Duration,
+    /// The longest a request's database work may take, connection wait
+    /// included, before it is answered `503` (see [`run`]).
+    pub request_timeout: Duration,
     pub session: SessionLimits,
 }
 
@@ -422,7 +426,13 @@ impl PoolOptions {
         // a connection (libpq with OpenSSL) still being opened there while
         // the process exits races OpenSSL's exit-time cleanup: the CLI
         // printed its answer, then died of SIGSEGV now and then.
-        Self { max_size: 2, min_idle: 0, checkout_timeout: Duration::from_secs(10), session }
+        Self {
+            max_size: 2,
+            min_idle: 0,
+            checkout_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(600),
+            session,
+        }
     }
 }
 
@@ -708,10 +718,48 @@ impl DbError {
 /// unavailable.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
-/// Runs blocking database work on actix's blocking pool, never on an async
-/// worker. The closure gets a pooled connection; the caller picks the
-/// transaction it needs.
+/// The request deadline [`run`] applies, in milliseconds: set once at
+/// startup from `WXFED_DATABASE_REQUEST_TIMEOUT_MS` (a process-wide value
+/// because every pool of a process serves the same settings).
+static REQUEST_DEADLINE_MS: AtomicU64 = AtomicU64::new(3_000);
+
+pub fn set_request_deadline(deadline: Duration) {
+    REQUEST_DEADLINE_MS.store(u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+/// Runs a request's blocking database work on actix's blocking pool, never
+/// on an async worker. The closure gets a pooled connection; the caller
+/// picks the transaction it needs.
+///
+/// Answered within the request deadline whatever the database does (issue
+/// 10 item 13): a PostgreSQL that is frozen or cut off mid-statement still
+/// acknowledges at the TCP level, so neither its `statement_timeout` nor
+/// keepalives fire and libpq would wait until it thaws. After the deadline
+/// the request gets [`DbError::Unavailable`] (a `503` with `Retry-After`);
+/// the work itself is not abandoned: it goes on on its thread and commits
+/// or rolls back as a whole when the server answers, so the outcome is
+/// "unknown, retry", never half done. Background jobs and streamed
+/// downloads, which may legitimately take longer, use [`run_long`].
 pub async fn run<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let deadline = Duration::from_millis(REQUEST_DEADLINE_MS.load(Ordering::Relaxed));
+    match tokio::time::timeout(deadline, run_long(pool, f)).await {
+        Ok(result) => result,
+        Err(_) => {
+            crate::metrics::database_deadline_exceeded();
+            tracing::warn!(deadline_ms = deadline.as_millis() as u64, "database work exceeded the request deadline");
+            Err(E::from(DbError::Unavailable("the database did not answer in time".into())))
+        }
+    }
+}
+
+/// [`run`] without the request deadline: for background jobs (chainer,
+/// retention, sweeps, key reloads), imports and a download already begun.
+pub async fn run_long<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     T: Send + 'static,

@@ -317,3 +317,100 @@ async fn ipv6_guesses_count_per_64() {
     // A new address in the same /64 is the same network.
     assert_eq!(login_from(&app, "2001:db8:5:6::99", "quinn", PASSWORD).await, 429);
 }
+
+/// A TCP relay to PostgreSQL that can be frozen: while frozen it keeps
+/// accepting and reading (as a SIGSTOPped server's kernel still does) but
+/// passes nothing on, so statements sent through it wait forever.
+struct FreezableRelay {
+    port: u16,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FreezableRelay {
+    fn start(upstream: String) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = frozen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(&upstream) else { continue };
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    let flag = flag.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            while flag.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self { port, frozen }
+    }
+
+    fn freeze(&self, on: bool) {
+        self.frozen.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for FreezableRelay {
+    /// A failed assertion thaws it too, or the stuck statements would keep
+    /// the test process from ending.
+    fn drop(&mut self) {
+        self.freeze(false);
+    }
+}
+
+/// Issue 10 item 13: a PostgreSQL frozen mid-statement (the kernel still
+/// acknowledges, nothing answers: no server-side timeout can fire) gets a
+/// prompt `503` + `Retry-After` from the request deadline, not a request
+/// that waits until it thaws; once it answers again, so does wxfed.
+#[actix_web::test]
+async fn a_frozen_database_is_answered_with_503_within_the_request_deadline() {
+    let db = TestDb::new();
+    if !db.is_postgres() {
+        return; // SQLite has no server to freeze
+    }
+    let mut url = url::Url::parse(&db.url).unwrap();
+    let relay = FreezableRelay::start(format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432)));
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(relay.port)).unwrap();
+    let relayed = db::DatabaseTarget::parse(url.as_str()).unwrap();
+    let app = spawn_app_on(&db, |s| s.database = relayed).await;
+    let token = |client_id: &'static str| {
+        app.client.post(app.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", client_id)])
+    };
+    // Reachable: an unknown client is refused after a lookup.
+    assert_eq!(token("nobody").send().await.unwrap().status(), 401);
+
+    relay.freeze(true);
+    // Without the deadline this waits for the thaw: far past this timeout.
+    let frozen = token("nobody").timeout(Duration::from_secs(15)).send().await.expect("answered while frozen");
+    assert_eq!(frozen.status(), 503);
+    assert!(frozen.headers().contains_key("retry-after"));
+    assert_eq!(frozen.json::<serde_json::Value>().await.unwrap()["error"], "temporarily_unavailable");
+
+    relay.freeze(false);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = token("nobody").send().await.unwrap().status().as_u16();
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401, "served again once the database answers");
+}

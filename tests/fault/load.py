@@ -148,12 +148,6 @@ class Checks:
             print(f"{PREFIX} FAIL - {what}" + (f": {detail}" if detail else ""))
 
 
-def known_gap(ok, what, detail=""):
-    """A check of a documented, not yet fixed gap: printed, not counted."""
-    verdict = "holds now" if ok else "not met"
-    print(f"{PREFIX} known gap ({verdict}) - {what}" + (f": {detail}" if detail else ""))
-
-
 def read_marks(path):
     marks = {}
     with open(path, encoding="utf-8") as f:
@@ -301,22 +295,20 @@ def check(args):
     hung = phase("e while frozen", overlapping(records, m["frozen"], m["thaw"]))
     bad = [r for r in hung if r["status"] != 200 and not honest_503(r)]
     c.check(hung and not bad, "(e) while PostgreSQL is frozen: only 200 or 503 + Retry-After", describe(hung))
-    # Known gap (issue 10 item 13, "while the database is ... hanging, answer
-    # fast"): a frozen server still acknowledges at the TCP level, so a
-    # statement sent to it waits until it thaws (no server-side timeout can
-    # fire, and wxfed sets no client-side deadline on database work).
-    # Measured and printed; asserted with --strict-freeze once fixed.
+    # Issue 10 item 13, "while the database is ... hanging, answer fast": a
+    # frozen server still acknowledges at the TCP level, so no server-side
+    # timeout can fire; wxfed's request deadline (WXFED_DATABASE_REQUEST_TIMEOUT_MS)
+    # answers 503 instead of waiting for the thaw.
     started_frozen = within(records, m["frozen"], m["thaw"])
     waits = sorted(r["t1"] - r["t0"] for r in hung if r["t0"] >= m["frozen"])
     slowest = waits[-1] if waits else 0.0
     summary.append(f"e waits of requests sent while frozen: slowest {slowest:.2f} s of {len(waits)}")
-    judge = c.check if args.strict_freeze else known_gap
-    judge(
+    c.check(
         started_frozen and all(honest_503(r) for r in started_frozen),
         "(e) requests started and answered while PostgreSQL is frozen are 503s",
         describe(started_frozen),
     )
-    judge(
+    c.check(
         bool(waits) and slowest < args.max_outage_secs,
         f"(e) requests sent to a frozen PostgreSQL are answered within {args.max_outage_secs:g} s",
         f"slowest {slowest:.2f} s of {len(waits)}",
@@ -375,11 +367,6 @@ def main():
     k.add_argument("--victim", required=True, help="the instance killed and stopped")
     k.add_argument("--survivor", required=True)
     k.add_argument("--max-outage-secs", type=float, default=5.0)
-    k.add_argument(
-        "--strict-freeze",
-        action="store_true",
-        help="count the frozen-PostgreSQL latency checks (a known gap today) as checks",
-    )
     args = parser.parse_args()
     if args.command == "run":
         run(args)
