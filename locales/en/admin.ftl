@@ -98,3 +98,6 @@ admin-reauth-throttled = Too many failed attempts. Please try again later.
 admin-continue-title = Continue
 admin-continue-body = Confirmed. Continuing with your action…
 admin-continue = Continue
+admin-error-upload-unreadable = The upload could not be read. Please try again.
+admin-error-upload-too-large = The upload is larger than 8 MiB.
+admin-error-upload-not-text = The file is not UTF-8 text (save CSV as UTF-8).

@@ -98,3 +98,6 @@ admin-reauth-throttled = 失败次数过多，请稍后再试。
 admin-continue-title = 继续
 admin-continue-body = 身份已确认，正在继续刚才的操作…
 admin-continue = 继续
+admin-error-upload-unreadable = 无法读取上传的内容，请重试。
+admin-error-upload-too-large = 上传的文件超过 8 MiB。
+admin-error-upload-not-text = 文件不是 UTF-8 文本（请将 CSV 另存为 UTF-8 编码）。

@@ -65,11 +65,19 @@ impl<const SENSITIVE: bool> FromRequest for ConsoleForm<SENSITIVE> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
         let admin = Admin::from_request(&req, payload);
-        let form = web::Form::<Fields>::from_request(&req, payload);
+        let body = if is_multipart(&req) {
+            Body::Multipart(actix_multipart::Multipart::new(req.headers(), payload.take()))
+        } else {
+            Body::Form(web::Form::<Fields>::from_request(&req, payload))
+        };
         Box::pin(async move {
-            // The principal first: a stranger learns nothing about the form.
+            // The principal first: a stranger learns nothing about the form
+            // (and no body of theirs is read).
             let admin = admin.await?;
-            let fields = form.await?.into_inner();
+            let fields = match body {
+                Body::Form(form) => form.await?.into_inner(),
+                Body::Multipart(parts) => read_multipart(parts, MAX_MULTIPART_BYTES).await?,
+            };
             let Some(state) = req.app_data::<web::Data<AppState>>() else {
                 return Err(AppError::Internal("no application state".into()).into());
             };
@@ -92,4 +100,58 @@ impl<const SENSITIVE: bool> FromRequest for ConsoleForm<SENSITIVE> {
             Ok(Self { admin, fields })
         })
     }
+}
+
+/// The largest multipart body a console form takes (the import page's
+/// upload; bigger files go to `wxfed import accounts`, which streams).
+pub const MAX_MULTIPART_BYTES: usize = 8 * 1024 * 1024;
+
+/// The form size the import page and the password prompt take (every
+/// other form: 64 KiB): an uploaded file travels back as the preview's
+/// hidden field, and sealed (base64, a third larger) through the
+/// re-authentication prompt. Only an admin's body is ever read (the
+/// principal is checked first).
+pub fn large_forms() -> web::FormConfig {
+    web::FormConfig::default().limit(MAX_MULTIPART_BYTES * 2).error_handler(|error, _req| {
+        tracing::debug!(%error, "unreadable console form");
+        AppError::BadRequest("error-form-unreadable".to_owned()).into()
+    })
+}
+
+enum Body {
+    Form(<web::Form<Fields> as FromRequest>::Future),
+    Multipart(actix_multipart::Multipart),
+}
+
+fn is_multipart(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// A `multipart/form-data` body (RFC 7578) as the same (name, value) pairs
+/// as a urlencoded form: a file part's value is the file's text. At most
+/// `limit` bytes in all; a file must be UTF-8 (CSV and JSON Lines are).
+async fn read_multipart(mut parts: actix_multipart::Multipart, limit: usize) -> Result<Fields, actix_web::Error> {
+    use futures_util::StreamExt;
+    let refuse = |id: &str| -> actix_web::Error { AppError::BadRequest(super::text::t(id)).into() };
+    let mut fields = Fields::new();
+    let mut total = 0usize;
+    while let Some(part) = parts.next().await {
+        let mut part = part.map_err(|_| refuse("admin-error-upload-unreadable"))?;
+        let name = part.content_disposition().and_then(|d| d.get_name()).unwrap_or_default().to_owned();
+        let mut value = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|_| refuse("admin-error-upload-unreadable"))?;
+            total += chunk.len();
+            if total > limit {
+                return Err(refuse("admin-error-upload-too-large"));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        let value = String::from_utf8(value).map_err(|_| refuse("admin-error-upload-not-text"))?;
+        fields.push((name, value));
+    }
+    Ok(fields)
 }

@@ -1,5 +1,5 @@
-//! `/admin/import`: bulk import of accounts (CSV or JSON Lines pasted in a
-//! textarea). POST without `confirm` is a preview (a dry run, per-line
+//! `/admin/import`: bulk import of accounts (CSV or JSON Lines uploaded as
+//! a file, up to 8 MiB, or pasted in a textarea). POST without `confirm` is a preview (a dry run, per-line
 //! results); the confirm button re-posts the same content with `confirm=1`
 //! and its SHA-256 digest, which must match. Domain logic: `accounts::import`
 //! (the same as `wxfed import accounts`).
@@ -71,10 +71,25 @@ pub async fn submit(
 ) -> Result<HttpResponse, AppError> {
     let ConsoleForm { admin, fields } = form;
     let get = |name: &str| super::form::get(&fields, name).to_owned();
-    let (content, format_name) = (get("content").replace("\r\n", "\n"), get("format"));
+    // An uploaded file (multipart) takes the place of pasted text.
+    let uploaded = get("file");
+    let content = if uploaded.is_empty() { get("content") } else { uploaded };
+    let (content, format_name) = (content.replace("\r\n", "\n"), get("format"));
     let confirm = get("confirm") == "1";
     let reason_given = get("reason").trim().to_owned();
     let reason = if reason_given.is_empty() { "console import".to_owned() } else { reason_given.clone() };
+    if content.trim().is_empty() {
+        let error = Some(t("import-error-empty"));
+        return Ok(render_page(
+            &req,
+            &state,
+            &admin,
+            StatusCode::BAD_REQUEST,
+            (content, format_name, reason_given),
+            None,
+            error,
+        ));
+    }
     if confirm && get("digest") != digest(&content) {
         let error = Some(t("import-error-digest"));
         return Ok(render_page(

@@ -30,7 +30,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/admin")
             .route("", web::get().to(home::show))
             .route("/", web::get().to(home::show))
-            .route("/reauth", web::post().to(reauth::submit))
+            // The password prompt and the import page take large forms
+            // (an uploaded file, carried): see form::large_forms.
+            .service(web::resource("/reauth").app_data(form::large_forms()).post(reauth::submit))
             .route("/accounts", web::get().to(accounts::list))
             .route("/accounts", web::post().to(accounts::create))
             .route("/accounts/new", web::get().to(accounts::new_form))
@@ -65,8 +67,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/keys", web::get().to(clients::keys_page))
             .route("/keys/rotate", web::post().to(clients::rotate_keys))
             .route("/settings", web::get().to(clients::settings_page))
-            .route("/import", web::get().to(import::form))
-            .route("/import", web::post().to(import::submit)),
+            .service(web::resource("/import").app_data(form::large_forms()).get(import::form).post(import::submit)),
     );
     // The auditor's console (issue 9); /audit/checkpoints.json is public
     // and lives in startup::routes_table.

@@ -1,6 +1,6 @@
-// Bulk import (issue 8 §5): an admin pastes a small CSV, previews it (a dry
-// run: nothing is written), confirms (through the password prompt if it
-// appears), and imports the same file again: every line unchanged.
+// Bulk import (issue 8 §5): an admin uploads a small CSV file, previews it
+// (a dry run: nothing is written), confirms (through the password prompt if
+// it appears), and pastes the same content again: every line unchanged.
 // Runs once per language against one server: usernames carry LANG.
 import { ADMIN, BASE, LANG, cli, expect, run } from './lib.mjs';
 
@@ -12,7 +12,7 @@ run('import', async ({ page, shot, signIn, pageLang, confirmIfAsked }) => {
     await signIn(ADMIN);
     await page.goto(`${BASE}/admin/import`);
     expect((await pageLang()) === LANG, `the page is in ${LANG}`);
-    await page.fill('[data-testid="import-content"]', csv);
+    await page.setInputFiles('[data-testid="import-file"]', { name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await page.fill('[data-testid="import-reason"]', 'e2e import');
     await shot('import-form');
     await submit('[data-testid="import-preview-button"]');
