@@ -12,6 +12,7 @@ use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
 use crate::db::{self, DatabaseTarget, DbConn, DbPool};
 use crate::error::AppError;
+use crate::http::endpoint::endpoint;
 use crate::http::paths;
 use crate::oidc::keys::KeyStore;
 use crate::secrets::Secrets;
@@ -189,45 +190,44 @@ impl Application {
 }
 
 /// The one route table: every URL wxfed serves and its handler, so a
-/// reader finds any handler in one hop. Paths are in `http::paths`.
+/// reader finds any handler in one hop. Paths are in `http::paths`; each
+/// `endpoint` also answers the methods it does not take (405 + its Allow).
 fn routes_table(cfg: &mut web::ServiceConfig) {
     use routes::wechat::{browser_login, facade, host_codes};
     cfg
         // Health and static files.
-        .route(paths::HEALTHZ, web::get().to(routes::health::healthz))
-        .route(paths::READYZ, web::get().to(routes::health::readyz))
-        .route(paths::STATIC_FILE, web::get().to(routes::assets::file))
+        .service(endpoint(paths::HEALTHZ).get(routes::health::healthz))
+        .service(endpoint(paths::READYZ).get(routes::health::readyz))
+        .service(endpoint(paths::STATIC_FILE).get(routes::assets::file))
         // Browser pages.
-        .route(paths::HOME, web::get().to(routes::home::home))
-        .route(paths::LANG, web::get().to(routes::lang::switch))
-        .route(paths::LOGIN, web::get().to(routes::login::show))
-        .route(paths::LOGIN, web::post().to(routes::login::submit))
-        .route(paths::LOGOUT, web::get().to(routes::logout::confirm))
-        .route(paths::LOGOUT, web::post().to(routes::logout::submit))
-        .route(paths::CONSENTS, web::get().to(oidc::consent::list))
-        .route(paths::CONSENTS_WITHDRAW, web::post().to(oidc::consent::withdraw))
-        .route(paths::AUDIT_CHECKPOINTS_JSON, web::get().to(routes::audit::checkpoints_json))
+        .service(endpoint(paths::HOME).get(routes::home::home))
+        .service(endpoint(paths::LANG).get(routes::lang::switch))
+        .service(endpoint(paths::LOGIN).get(routes::login::show).post(routes::login::submit))
+        .service(endpoint(paths::LOGOUT).get(routes::logout::confirm).post(routes::logout::submit))
+        .service(endpoint(paths::CONSENTS).get(oidc::consent::list))
+        .service(endpoint(paths::CONSENTS_WITHDRAW).post(oidc::consent::withdraw))
+        .service(endpoint(paths::AUDIT_CHECKPOINTS_JSON).get(routes::audit::checkpoints_json))
         // OpenID Provider.
-        .route(paths::DISCOVERY, web::get().to(oidc::discovery::openid_configuration))
-        .route(paths::JWKS, web::get().to(oidc::discovery::jwks))
-        .route(paths::AUTHORIZE, web::get().to(oidc::authorize::authorize_get))
-        .route(paths::AUTHORIZE, web::post().to(oidc::authorize::authorize_post))
-        .route(paths::AUTHORIZE_CONSENT, web::post().to(oidc::consent::decide))
-        .route(paths::TOKEN, web::post().to(oidc::token::token))
-        .route(paths::USERINFO, web::get().to(oidc::userinfo::userinfo_get))
-        .route(paths::USERINFO, web::post().to(oidc::userinfo::userinfo_post))
-        .route(paths::REVOKE, web::post().to(oidc::revoke::revoke))
-        .route(paths::INTROSPECT, web::post().to(oidc::introspect::introspect))
-        .route(paths::END_SESSION, web::get().to(oidc::end_session::end_session_get))
-        .route(paths::END_SESSION, web::post().to(oidc::end_session::end_session_post))
-        .route(paths::END_SESSION_CONFIRM, web::post().to(oidc::end_session::confirm))
+        .service(endpoint(paths::DISCOVERY).get(oidc::discovery::openid_configuration))
+        .service(endpoint(paths::JWKS).get(oidc::discovery::jwks))
+        .service(endpoint(paths::AUTHORIZE).get(oidc::authorize::authorize_get).post(oidc::authorize::authorize_post))
+        .service(endpoint(paths::AUTHORIZE_CONSENT).post(oidc::consent::decide))
+        .service(endpoint(paths::TOKEN).post(oidc::token::token))
+        .service(endpoint(paths::USERINFO).get(oidc::userinfo::userinfo_get).post(oidc::userinfo::userinfo_post))
+        .service(endpoint(paths::REVOKE).post(oidc::revoke::revoke))
+        .service(endpoint(paths::INTROSPECT).post(oidc::introspect::introspect))
+        .service(
+            endpoint(paths::END_SESSION)
+                .get(oidc::end_session::end_session_get)
+                .post(oidc::end_session::end_session_post),
+        )
+        .service(endpoint(paths::END_SESSION_CONFIRM).post(oidc::end_session::confirm))
         // WeChat surfaces.
-        .route(paths::WECHAT_LOGIN, web::get().to(browser_login::start))
-        .route(paths::WECHAT_LOGIN_CALLBACK, web::get().to(browser_login::callback))
-        .route(paths::WECHAT_LOGIN_BIND, web::post().to(browser_login::bind))
-        .route(paths::HOST_WX_LOGIN_CODE, web::post().to(host_codes::issue))
-        .route(paths::JSCODE2SESSION, web::get().to(facade::jscode2session))
-        .route(paths::JSCODE2SESSION, web::post().to(facade::jscode2session))
+        .service(endpoint(paths::WECHAT_LOGIN).get(browser_login::start))
+        .service(endpoint(paths::WECHAT_LOGIN_CALLBACK).get(browser_login::callback))
+        .service(endpoint(paths::WECHAT_LOGIN_BIND).post(browser_login::bind))
+        .service(endpoint(paths::HOST_WX_LOGIN_CODE).post(host_codes::issue))
+        .service(endpoint(paths::JSCODE2SESSION).get(facade::jscode2session).post(facade::jscode2session))
         // The admin console: every /admin path is listed in admin::routes.
         .configure(crate::admin::routes);
 }

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{Error, HttpMessage, HttpResponse};
 use tracing::Instrument;
 
 use crate::config::RequestLimits;
@@ -220,21 +220,8 @@ impl ConnectionCounter {
     }
 }
 
-/// The methods wxfed's routes take. A path that exists answers other
-/// methods with `405` and this list (RFC 9110 §15.5.6), and `OPTIONS` with
-/// `204` and the list (§9.3.7).
-const ALLOWED_METHODS: &str = "GET, HEAD, POST, OPTIONS";
-
-/// The default service: a path no route took.
-pub async fn unmatched(req: HttpRequest) -> HttpResponse {
-    if !req.resource_map().has_resource(req.path()) {
-        return actix_web::ResponseError::error_response(&crate::error::AppError::NotFound);
-    }
-    if req.method() == Method::OPTIONS {
-        return HttpResponse::NoContent().insert_header((header::ALLOW, ALLOWED_METHODS)).finish();
-    }
-    HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED)
-        .insert_header((header::ALLOW, ALLOWED_METHODS))
-        .content_type("text/plain; charset=utf-8")
-        .body("method not allowed")
+/// The default service: a path no route took (a registered path's other
+/// methods are answered by its `http::endpoint`).
+pub async fn unmatched() -> HttpResponse {
+    actix_web::ResponseError::error_response(&crate::error::AppError::NotFound)
 }

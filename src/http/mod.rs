@@ -4,6 +4,7 @@
 
 pub mod cookies;
 pub mod csrf;
+pub mod endpoint;
 pub mod extract;
 pub mod middleware;
 pub mod paths;

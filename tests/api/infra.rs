@@ -87,6 +87,21 @@ async fn head_options_and_unknown_methods_get_proper_answers() {
     assert!(delete.headers().contains_key("allow"));
 
     assert_eq!(app.client.delete(app.url("/no/such/page")).send().await.unwrap().status(), 404);
+
+    // Each path lists the methods it takes, not every method of the server
+    // (RFC 9110 §15.5.6).
+    let allow = |response: &reqwest::Response| response.headers()["allow"].to_str().unwrap().to_owned();
+    assert_eq!(allow(&delete), "GET, HEAD, OPTIONS");
+    let get_token = app.client.get(app.url("/token")).send().await.unwrap();
+    assert_eq!(get_token.status(), 405);
+    assert_eq!(allow(&get_token), "POST, OPTIONS");
+    let options = app.client.request(reqwest::Method::OPTIONS, app.url("/authorize")).send().await.unwrap();
+    assert_eq!((options.status().as_u16(), allow(&options)), (204, "GET, HEAD, POST, OPTIONS".to_owned()));
+    // Inside the console's scope too, with path parameters.
+    let get_status = app.client.get(app.url("/admin/accounts/some-id/status")).send().await.unwrap();
+    assert_eq!((get_status.status().as_u16(), allow(&get_status)), (405, "POST, OPTIONS".to_owned()));
+    let put_audit = app.client.put(app.url("/audit")).send().await.unwrap();
+    assert_eq!((put_audit.status().as_u16(), allow(&put_audit)), (405, "GET, HEAD, OPTIONS".to_owned()));
 }
 
 /// Takes every connection of the app's pool, so that the next request
