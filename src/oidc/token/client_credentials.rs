@@ -1,7 +1,7 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client
 //! acting for itself. No ID token, no refresh token; `sub` is the client.
 
-use super::issue::{Issuance, TokenResponse, decide_then_sign, prepare};
+use super::issue::{Issuance, TokenResponse, decide_then_sign_one_write, prepare};
 
 use crate::http::RequestMeta;
 use crate::oidc::clients::{Client, GrantType};
@@ -29,7 +29,8 @@ pub async fn exchange(
             allowed.iter().filter(for_clients).cloned().collect()
         }
     };
-    decide_then_sign(state, meta, move |conn, state, meta, now| {
+    // No account, no grant: `prepare` writes only the audit event.
+    decide_then_sign_one_write(state, meta, move |conn, state, meta, now| {
         let issuance = Issuance {
             grant_type: GrantType::ClientCredentials,
             client: &client,

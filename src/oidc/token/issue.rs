@@ -192,6 +192,33 @@ where
     .await?
 }
 
+/// [`decide_then_sign`] for a decision whose only write is one statement
+/// (client_credentials: its audit event). On PostgreSQL a lone statement
+/// is a transaction of its own, so BEGIN and COMMIT would only add two
+/// round trips to the hottest path; SQLite keeps `write_transaction` for
+/// its in-process writer queue. `decide` must not write more than once.
+pub async fn decide_then_sign_one_write<F>(
+    state: &AppState,
+    meta: &RequestMeta,
+    decide: F,
+) -> Result<TokenResponse, OAuthError>
+where
+    F: FnOnce(&mut DbConn, &AppState, &RequestMeta, NaiveDateTime) -> Result<Result<Prepared, OAuthError>, OAuthError>
+        + Send
+        + 'static,
+{
+    let keys = state.keys.current();
+    let (state, meta) = (state.clone(), meta.clone());
+    db::run(&state.db.clone(), move |conn| {
+        let decided = match conn {
+            DbConn::Postgresql(_) => decide(conn, &state, &meta, db::now())?,
+            DbConn::Sqlite(_) => db::write_transaction(conn, |conn| decide(conn, &state, &meta, db::now()))?,
+        };
+        Ok::<_, OAuthError>(decided.and_then(|prepared| sign(&state, &keys, prepared)))
+    })
+    .await?
+}
+
 /// Step 2, after the commit: the signatures.
 pub fn sign(state: &AppState, keys: &KeySet, prepared: Prepared) -> Result<TokenResponse, OAuthError> {
     let access_token = sign_access_token(keys, prepared.access_alg, &prepared.access)?;
