@@ -6,11 +6,15 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Provider};
 use serde::{Deserialize, Serialize};
 
 use crate::db::DatabaseTarget;
+
+pub mod table;
+
+use table::Secrecy;
 
 /// A value that must never be printed (Debug shows `[redacted]`).
 #[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -345,30 +349,90 @@ fn env_name(key: &str) -> String {
     format!("WXFED_{}", key.to_uppercase())
 }
 
+/// Where an effective setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Default,
+    File,
+    Env,
+}
+
+/// One setting as `wxfed config check` shows it: secrets already redacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct EffectiveSetting {
+    pub key: String,
+    pub env: String,
+    /// `None`: unset (the default in words is `default_note`).
+    pub value: Option<String>,
+    pub source: Source,
+    pub secret: bool,
+    pub default_note: Option<&'static str>,
+}
+
+/// The result of reading the settings: validated settings or every
+/// problem found, and what each setting is (for `wxfed config check`).
+pub struct Checked {
+    pub settings: Result<Settings, Vec<ConfigError>>,
+    pub effective: Vec<EffectiveSetting>,
+}
+
 impl Settings {
     /// Reads the settings from an optional TOML file and the process
-    /// environment.
+    /// environment; the first problem, if any.
     pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::check(config_file).settings.map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Reads and validates the settings exactly as [`Settings::load`]
+    /// does, collecting every problem rather than the first.
+    pub fn check(config_file: Option<&Path>) -> Checked {
         let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        let mut errors = Vec::new();
         if let Some(path) = config_file {
-            if !path.is_file() {
-                return Err(invalid(
+            if path.is_file() {
+                figment = figment.merge(Toml::file(path));
+            } else {
+                errors.push(invalid(
                     "config (--config / WXFED_CONFIG)",
                     format!("{} is not a readable file", path.display()),
                 ));
             }
-            figment = figment.merge(Toml::file(path));
         }
         // WXFED_CONFIG names the file itself, WXFED_TEST_* belong to the
         // test suite, and Kubernetes-shaped variables are not ours: none is
         // a setting.
         figment = figment
             .merge(Env::prefixed("WXFED_").filter(|key| is_setting_variable(&key.as_str().to_ascii_lowercase())));
-        let raw: RawSettings = figment.extract().map_err(figment_error)?;
-        Self::validate(raw)
+        let (problems, good_keys) = check_names_and_types(&figment);
+        let effective = effective_settings(&figment);
+        let settings = if errors.is_empty() && problems.is_empty() {
+            match figment.extract::<RawSettings>() {
+                Ok(raw) => Self::validate(raw),
+                Err(error) => Err(vec![figment_error(error)]),
+            }
+        } else {
+            // Validate what is well-formed too (the rest at its default),
+            // so that one run names every problem.
+            errors.extend(problems);
+            let mut clean = Figment::from(Serialized::defaults(RawSettings::default()));
+            for (key, value) in good_keys {
+                clean = clean.merge(Serialized::default(&key, value));
+            }
+            if let Err(more) =
+                clean.extract::<RawSettings>().map_err(|e| vec![figment_error(e)]).and_then(Self::validate)
+            {
+                errors.extend(more);
+            }
+            Err(errors)
+        };
+        Checked { settings, effective }
     }
 
-    fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+    /// Every problem is collected (a stand-in value keeps the checks
+    /// going), so that `wxfed config check` can list them all.
+    fn validate(raw: RawSettings) -> Result<Self, Vec<ConfigError>> {
+        let mut errors = Vec::new();
         let mut audit_retention_days = Vec::new();
         for (category, days) in [
             ("authentication", raw.audit_retention_authentication_days),
@@ -384,58 +448,82 @@ impl Settings {
                         "audit_retention_{category}_days (WXFED_AUDIT_RETENTION_{}_DAYS)",
                         category.to_uppercase()
                     );
-                    return Err(invalid(&name, "must be at least 1 day; leave it unset to keep events forever"));
+                    errors.push(invalid(&name, "must be at least 1 day; leave it unset to keep events forever"));
                 }
                 Some(days) => audit_retention_days.push((category, days)),
             }
         }
-        let bind: SocketAddr = raw.bind.parse().map_err(|_| {
-            invalid("bind (WXFED_BIND)", format!("`{}` is not an address like 127.0.0.1:8080", raw.bind))
-        })?;
+        let bind: SocketAddr = raw.bind.parse().unwrap_or_else(|_| {
+            errors.push(invalid("bind (WXFED_BIND)", format!("`{}` is not an address like 127.0.0.1:8080", raw.bind)));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
         let metrics_bind = match raw.metrics_bind.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
             None => None,
-            Some(value) => Some(value.parse::<SocketAddr>().map_err(|_| {
-                invalid("metrics_bind (WXFED_METRICS_BIND)", format!("`{value}` is not an address like 127.0.0.1:9090"))
-            })?),
+            Some(value) => value
+                .parse::<SocketAddr>()
+                .map_err(|_| {
+                    errors.push(invalid(
+                        "metrics_bind (WXFED_METRICS_BIND)",
+                        format!("`{value}` is not an address like 127.0.0.1:9090"),
+                    ))
+                })
+                .ok(),
         };
         let issuer = match raw.issuer {
-            Some(issuer) => validate_issuer(&issuer)?,
+            Some(issuer) => validate_issuer(&issuer).unwrap_or_else(|e| {
+                errors.push(e);
+                String::new()
+            }),
             None => {
                 let host = if bind.ip().is_unspecified() { "127.0.0.1".to_owned() } else { bind.ip().to_string() };
                 let host = if host.contains(':') { format!("[{host}]") } else { host };
                 format!("http://{host}:{}", bind.port())
             }
         };
-        let database_url = read_secret("database_url", raw.database_url, raw.database_url_file.as_deref())?;
+        let sqlite_default = DatabaseTarget::Sqlite(raw.data_dir.join("wxfed.db"));
+        let database_url = read_secret("database_url", raw.database_url, raw.database_url_file.as_deref())
+            .unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            });
         let database = match database_url {
-            Some(url) => {
-                DatabaseTarget::parse(url.expose()).map_err(|m| invalid("database_url (WXFED_DATABASE_URL)", m))?
-            }
-            None => DatabaseTarget::Sqlite(raw.data_dir.join("wxfed.db")),
+            Some(url) => DatabaseTarget::parse(url.expose()).unwrap_or_else(|m| {
+                errors.push(invalid("database_url (WXFED_DATABASE_URL)", m));
+                sqlite_default
+            }),
+            None => sqlite_default,
         };
+        let generated_key = MasterKeySource::GeneratedFile(raw.data_dir.join("master.key"));
         let master_key = match (raw.master_key, raw.master_key_file) {
             (Some(_), Some(_)) => {
-                return Err(invalid(
+                errors.push(invalid(
                     "master_key (WXFED_MASTER_KEY)",
                     "set either WXFED_MASTER_KEY or WXFED_MASTER_KEY_FILE, not both",
                 ));
+                generated_key
             }
             (Some(value), None) => MasterKeySource::Value(value),
             (None, Some(path)) => MasterKeySource::File(path),
-            (None, None) if database.is_sqlite() => MasterKeySource::GeneratedFile(raw.data_dir.join("master.key")),
+            (None, None) if database.is_sqlite() => generated_key,
             (None, None) => {
-                return Err(invalid(
+                errors.push(invalid(
                     "master_key (WXFED_MASTER_KEY)",
                     "required with PostgreSQL, so that every instance shares it \
                      (generate one with `wxfed keys generate-master`)",
                 ));
+                generated_key
             }
         };
         if raw.database_pool_size == 0 {
-            return Err(invalid("database_pool_size (WXFED_DATABASE_POOL_SIZE)", "must be at least 1"));
+            errors.push(invalid("database_pool_size (WXFED_DATABASE_POOL_SIZE)", "must be at least 1"));
         }
-        if raw.session_idle_timeout_secs == 0 || raw.session_max_age_secs == 0 {
-            return Err(invalid("session_idle_timeout_secs / session_max_age_secs", "must be at least 1"));
+        for (setting, value) in [
+            ("session_idle_timeout_secs (WXFED_SESSION_IDLE_TIMEOUT_SECS)", raw.session_idle_timeout_secs),
+            ("session_max_age_secs (WXFED_SESSION_MAX_AGE_SECS)", raw.session_max_age_secs),
+        ] {
+            if value == 0 {
+                errors.push(invalid(setting, "must be at least 1"));
+            }
         }
         for (setting, value, max) in [
             ("access_token_ttl_secs (WXFED_ACCESS_TOKEN_TTL_SECS)", raw.access_token_ttl_secs, 24 * 3600),
@@ -445,43 +533,72 @@ impl Settings {
             ("authorization_code_ttl_secs (WXFED_AUTHORIZATION_CODE_TTL_SECS)", raw.authorization_code_ttl_secs, 60),
         ] {
             if value == 0 || value > max {
-                return Err(invalid(setting, format!("must be between 1 and {max}")));
+                errors.push(invalid(setting, format!("must be between 1 and {max}")));
             }
         }
-        if raw.login_max_failures_per_user_ip == 0
-            || raw.login_max_failures_per_ip == 0
-            || raw.login_account_slowdown_after == 0
-        {
-            return Err(invalid(
-                "login_max_failures_per_user_ip / login_max_failures_per_ip / login_account_slowdown_after",
-                "must be at least 1",
-            ));
-        }
-        if raw.wechat_calls_per_client_per_minute == 0 || raw.wechat_calls_per_ip_per_minute == 0 {
-            return Err(invalid(
-                "wechat_calls_per_client_per_minute / wechat_calls_per_ip_per_minute",
-                "must be at least 1",
-            ));
+        for (setting, value) in [
+            (
+                "login_max_failures_per_user_ip (WXFED_LOGIN_MAX_FAILURES_PER_USER_IP)",
+                raw.login_max_failures_per_user_ip,
+            ),
+            ("login_max_failures_per_ip (WXFED_LOGIN_MAX_FAILURES_PER_IP)", raw.login_max_failures_per_ip),
+            ("login_account_slowdown_after (WXFED_LOGIN_ACCOUNT_SLOWDOWN_AFTER)", raw.login_account_slowdown_after),
+            (
+                "wechat_calls_per_client_per_minute (WXFED_WECHAT_CALLS_PER_CLIENT_PER_MINUTE)",
+                raw.wechat_calls_per_client_per_minute,
+            ),
+            (
+                "wechat_calls_per_ip_per_minute (WXFED_WECHAT_CALLS_PER_IP_PER_MINUTE)",
+                raw.wechat_calls_per_ip_per_minute,
+            ),
+        ] {
+            if value == 0 {
+                errors.push(invalid(setting, "must be at least 1"));
+            }
         }
         if raw.max_connections_per_ip == 0 {
-            return Err(invalid("max_connections_per_ip (WXFED_MAX_CONNECTIONS_PER_IP)", "must be at least 1"));
+            errors.push(invalid("max_connections_per_ip (WXFED_MAX_CONNECTIONS_PER_IP)", "must be at least 1"));
         }
-        tracing_subscriber::EnvFilter::try_new(&raw.log_level)
-            .map_err(|e| invalid("log_level (WXFED_LOG_LEVEL)", e.to_string()))?;
-        let trusted_proxies = raw
-            .trusted_proxies
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpAddr>().map_err(|_| {
-                    invalid("trusted_proxies (WXFED_TRUSTED_PROXIES)", format!("`{s}` is not an IP address"))
-                })
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log_level) {
+            errors.push(invalid("log_level (WXFED_LOG_LEVEL)", e.to_string()));
+        }
+        let mut trusted_proxies = Vec::new();
+        for s in raw.trusted_proxies.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match s.parse::<IpAddr>() {
+                Ok(ip) => trusted_proxies.push(ip),
+                Err(_) => errors
+                    .push(invalid("trusted_proxies (WXFED_TRUSTED_PROXIES)", format!("`{s}` is not an IP address"))),
+            }
+        }
+        let default_locale = crate::i18n::Locale::parse(&raw.default_locale).unwrap_or_else(|| {
+            errors.push(invalid(
+                "default_locale (WXFED_DEFAULT_LOCALE)",
+                format!("`{}` is not zh-CN or en", raw.default_locale),
+            ));
+            crate::i18n::Locale::ZhCn
+        });
+        let audit_checkpoint_sink = match raw.audit_checkpoint_sink.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        {
+            None => None,
+            Some(value) => CheckpointSink::parse(value)
+                .map_err(|why| errors.push(invalid("audit_checkpoint_sink (WXFED_AUDIT_CHECKPOINT_SINK)", why)))
+                .ok(),
+        };
+        let mut base = |setting: &str, value: &str| {
+            validate_base(setting, value).unwrap_or_else(|e| {
+                errors.push(e);
+                String::new()
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let default_locale = crate::i18n::Locale::parse(&raw.default_locale).ok_or_else(|| {
-            invalid("default_locale (WXFED_DEFAULT_LOCALE)", format!("`{}` is not zh-CN or en", raw.default_locale))
-        })?;
+        };
+        let wechat = WechatSettings {
+            api_base: base("wechat_api_base (WXFED_WECHAT_API_BASE)", &raw.wechat_api_base),
+            open_base: base("wechat_open_base (WXFED_WECHAT_OPEN_BASE)", &raw.wechat_open_base),
+            unlinked: raw.wechat_unlinked,
+            timeout_ms: raw.wechat_timeout_ms.clamp(100, 60_000),
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             bind,
@@ -526,21 +643,10 @@ impl Settings {
             key_reload_secs: raw.key_reload_secs.clamp(1, 60),
             audit_checkpoint_secs: raw.audit_checkpoint_secs.max(1),
             audit_retention_days,
-            audit_checkpoint_sink: match raw.audit_checkpoint_sink.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-                None => None,
-                Some(value) => Some(
-                    CheckpointSink::parse(value)
-                        .map_err(|why| invalid("audit_checkpoint_sink (WXFED_AUDIT_CHECKPOINT_SINK)", why))?,
-                ),
-            },
+            audit_checkpoint_sink,
             default_locale,
             admin_reauth_secs: raw.admin_reauth_secs.max(1),
-            wechat: WechatSettings {
-                api_base: validate_base("wechat_api_base (WXFED_WECHAT_API_BASE)", &raw.wechat_api_base)?,
-                open_base: validate_base("wechat_open_base (WXFED_WECHAT_OPEN_BASE)", &raw.wechat_open_base)?,
-                unlinked: raw.wechat_unlinked,
-                timeout_ms: raw.wechat_timeout_ms.clamp(100, 60_000),
-            },
+            wechat,
             tokens: TokenLifetimes {
                 access_token_secs: raw.access_token_ttl_secs,
                 id_token_secs: raw.id_token_ttl_secs,
@@ -554,7 +660,7 @@ impl Settings {
     /// The defaults for a given database and master key: where tests and
     /// benchmarks start, so that a new setting needs no change there.
     pub fn defaults(database: DatabaseTarget, master_key: MasterKeySource) -> Result<Self, ConfigError> {
-        let mut settings = Self::validate(RawSettings::default())?;
+        let mut settings = Self::validate(RawSettings::default()).map_err(|mut errors| errors.swap_remove(0))?;
         settings.database = database;
         settings.master_key = master_key;
         Ok(settings)
@@ -635,9 +741,223 @@ fn figment_error(error: figment::Error) -> ConfigError {
     invalid(&setting, message)
 }
 
+/// Unknown names (all of them, from the table) and values of the wrong
+/// type (each setting on its own, so that every one is named).
+fn check_names_and_types(figment: &Figment) -> (Vec<ConfigError>, Vec<(String, figment::value::Value)>) {
+    let data = match figment.data() {
+        Ok(data) => data,
+        // A TOML file that does not parse.
+        Err(error) => return (vec![figment_error(error)], Vec::new()),
+    };
+    let mut errors = Vec::new();
+    for dict in data.values() {
+        for key in dict.keys() {
+            if table::find(key).is_none() {
+                errors.push(invalid(&format!("{key} ({})", env_name(key)), "unknown setting"));
+            }
+        }
+    }
+    let mut good = Vec::new();
+    for (key, def) in table::all_keys() {
+        let Ok(value) = figment.find_value(&key) else { continue };
+        let alone = Figment::from(Serialized::defaults(RawSettings::default()))
+            .merge(Serialized::default(&key, &value))
+            .extract::<RawSettings>();
+        match alone {
+            Ok(_) => good.push((key, value)),
+            Err(error) => {
+                // figment's message quotes the value: not for a secret.
+                let message = match def.secrecy {
+                    Secrecy::Plain => error.kind.to_string(),
+                    _ => format!("not a valid {}", def.kind),
+                };
+                errors.push(invalid(&format!("{key} ({})", env_name(&key)), message));
+            }
+        }
+    }
+    (errors, good)
+}
+
+/// Every setting with its value (redacted) and where it came from.
+fn effective_settings(figment: &Figment) -> Vec<EffectiveSetting> {
+    table::all_keys()
+        .into_iter()
+        .map(|(key, def)| {
+            let found = figment.find_value(&key).ok().and_then(|value| display_value(&value));
+            let source = match (&found, figment.find_metadata(&key)) {
+                (None, _) | (_, None) => Source::Default,
+                (Some(_), Some(metadata)) if metadata.name.contains("environment") => Source::Env,
+                (Some(_), Some(metadata)) if metadata.name.contains("TOML") => Source::File,
+                _ => Source::Default,
+            };
+            let value = found.map(|v| redact(def.secrecy, &v));
+            EffectiveSetting {
+                env: env_name(&key),
+                key,
+                value,
+                source,
+                secret: def.secrecy != Secrecy::Plain,
+                default_note: def.default_note,
+            }
+        })
+        .collect()
+}
+
+/// A value as an operator wrote it; `None` when unset.
+fn display_value(value: &figment::value::Value) -> Option<String> {
+    use figment::value::Value;
+    match value {
+        Value::Empty(..) => None,
+        Value::String(_, s) => Some(s.clone()),
+        Value::Char(_, c) => Some(c.to_string()),
+        Value::Bool(_, b) => Some(b.to_string()),
+        Value::Num(_, n) => Some(match n.to_u128() {
+            Some(u) => u.to_string(),
+            None => n.to_i128().map(|i| i.to_string()).or_else(|| n.to_f64().map(|f| f.to_string()))?,
+        }),
+        other => serde_json::to_string(other).ok(),
+    }
+}
+
+const REDACTED: &str = "[redacted]";
+
+/// What `wxfed config check` prints for a value: a secret never, a URL
+/// without its password or credential-like query values.
+pub fn redact(secrecy: Secrecy, value: &str) -> String {
+    match secrecy {
+        Secrecy::Plain => value.to_owned(),
+        Secrecy::Secret => REDACTED.to_owned(),
+        Secrecy::UrlCredentials => redact_url(value),
+    }
+}
+
+fn redact_url(value: &str) -> String {
+    if !value.contains("://") {
+        // A file path (a checkpoint sink) holds no credentials; anything
+        // else (a libpq key=value string) may hold a password anywhere.
+        return if value.contains('=') { REDACTED.to_owned() } else { value.to_owned() };
+    }
+    let Ok(mut url) = url::Url::parse(value) else { return REDACTED.to_owned() };
+    if url.password().is_some() && url.set_password(Some(REDACTED)).is_err() {
+        return REDACTED.to_owned();
+    }
+    if url.query().is_some() {
+        let credential = |name: &str| {
+            let name = name.to_ascii_lowercase();
+            ["pass", "secret", "token", "key", "auth", "sig", "cred"].iter().any(|w| name.contains(w))
+        };
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if credential(&k) { REDACTED.to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    // `[redacted]` in the userinfo comes out percent-encoded: show it plainly.
+    url.to_string().replace("%5Bredacted%5D", REDACTED)
+}
+
+/// `docs/configuration.md`: printed by `wxfed config reference`, checked
+/// against the file by a test.
+pub fn reference_markdown() -> String {
+    use std::fmt::Write as _;
+    let defaults = serde_json::to_value(RawSettings::default()).unwrap_or_default();
+    let mut out = String::new();
+    out.push_str(
+        "<!-- Generated by `wxfed config reference` from src/config/table.rs: do not edit by hand. -->\n\
+         # Configuration reference\n\n\
+         Settings are read from defaults, then an optional TOML file (`--config FILE` or `WXFED_CONFIG`), \
+         then `WXFED_*` environment variables; later sources win. In the file, keys are the variable names \
+         in lower case without `WXFED_` (`bind = \"0.0.0.0:8080\"`). A wrong setting stops startup with a \
+         line naming it; unknown names (in the file or as `WXFED_*` variables) are refused. The variables \
+         Kubernetes injects for a Service named `wxfed` (`WXFED_PORT`, `WXFED_PORT_<n>_TCP…`, \
+         `WXFED_SERVICE_HOST`, `WXFED_SERVICE_PORT…`) are ignored, as are `WXFED_CONFIG` (the file itself) \
+         and `WXFED_TEST_*` (the test suite).\n\n\
+         `wxfed config check` reads the settings as `wxfed serve` would, lists every problem (exit status 2) \
+         and prints the effective value and source of each setting, secrets redacted; `--connect` also \
+         checks that the database is reachable and the master key opens it.\n\n\
+         Settings marked *Secret.* are never printed by `wxfed config check`; of URLs, the password and \
+         credential-like query values are hidden.\n",
+    );
+    for group in table::GROUPS {
+        let _ = write!(out, "\n## {group}\n\n| variable | type | default | meaning |\n|---|---|---|---|\n");
+        for def in table::SETTINGS.iter().filter(|d| d.group == *group) {
+            let default = match def.default_note {
+                Some(note) => note.to_owned(),
+                None => match defaults.get(def.key) {
+                    Some(serde_json::Value::String(s)) if s.is_empty() => "empty".to_owned(),
+                    Some(serde_json::Value::String(s)) => format!("`{s}`"),
+                    Some(serde_json::Value::Null) | None => "unset".to_owned(),
+                    Some(other) => format!("`{other}`"),
+                },
+            };
+            let secret = match def.secrecy {
+                Secrecy::Plain => "",
+                Secrecy::Secret => " *Secret.*",
+                Secrecy::UrlCredentials => "",
+            };
+            let _ =
+                writeln!(out, "| `{}` | {} | {} | {}{} |", def.env_name(), def.kind, default, def.description, secret);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every field the parser reads has an entry (with a description) in
+    /// the table, and every entry is a field.
+    #[test]
+    fn every_setting_is_in_the_table() {
+        let serde_json::Value::Object(fields) = serde_json::to_value(RawSettings::default()).unwrap() else {
+            panic!("RawSettings is not an object")
+        };
+        let table: std::collections::BTreeSet<String> = table::all_keys().into_iter().map(|(k, _)| k).collect();
+        for field in fields.keys() {
+            assert!(table.contains(field), "setting `{field}` is missing from src/config/table.rs");
+        }
+        for key in &table {
+            assert!(fields.contains_key(key), "src/config/table.rs lists `{key}`, which the parser does not read");
+        }
+        for def in table::SETTINGS {
+            assert!(!def.description.trim().is_empty(), "{} has no description", def.key);
+            assert!(table::GROUPS.contains(&def.group), "{} has an unknown group {}", def.key, def.group);
+            if matches!(fields.get(def.key), Some(serde_json::Value::Null)) || def.is_pattern() {
+                assert!(def.default_note.is_some(), "{} is unset by default: say so in default_note", def.key);
+            }
+        }
+    }
+
+    /// docs/configuration.md is what `wxfed config reference` prints.
+    #[test]
+    fn configuration_reference_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == reference_markdown(),
+            "docs/configuration.md is out of date: run `cargo run -q -- config reference > docs/configuration.md`"
+        );
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        let shown = redact(Secrecy::UrlCredentials, "postgres://wxfed:hunter2@db:5432/wxfed?sslmode=require");
+        assert_eq!(shown, "postgres://wxfed:[redacted]@db:5432/wxfed?sslmode=require");
+        let shown = redact(Secrecy::UrlCredentials, "postgres://db/wxfed?user=u&password=hunter2");
+        assert!(!shown.contains("hunter2") && shown.contains("user=u"), "{shown}");
+        let shown = redact(Secrecy::UrlCredentials, "https://relay.example/cp?token=hunter2");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(redact(Secrecy::UrlCredentials, "host=db password=hunter2"), REDACTED);
+        assert_eq!(
+            redact(Secrecy::UrlCredentials, "/var/lib/wxfed/checkpoints.jsonl"),
+            "/var/lib/wxfed/checkpoints.jsonl"
+        );
+        assert_eq!(redact(Secrecy::Secret, "hunter2"), REDACTED);
+    }
 
     #[test]
     fn kubernetes_service_variables_are_not_settings() {

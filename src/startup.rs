@@ -2,6 +2,7 @@
 //! Works on any port (tests bind port 0).
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -73,15 +74,67 @@ pub fn open_backend_with(settings: &Settings, pool_options: db::PoolOptions) -> 
     Ok(Backend { pool, secrets })
 }
 
+/// What `wxfed config check --connect` found.
+#[derive(Debug, serde::Serialize)]
+pub struct BackendCheck {
+    /// `PostgreSQL` or `SQLite`.
+    pub backend: &'static str,
+    /// `None`: a SQLite file not created yet.
+    pub pending_migrations: Option<usize>,
+    /// `matches the database`, or why it could not be compared yet.
+    pub master_key: &'static str,
+}
+
+/// Connects and compares without changing anything: no migration, no
+/// file created, no master key check value recorded.
+pub fn check_backend(settings: &Settings) -> Result<BackendCheck, StartupError> {
+    use crate::config::MasterKeySource;
+    let (backend, sqlite_file) = match &settings.database {
+        DatabaseTarget::Sqlite(path) => ("SQLite", Some(path.as_path())),
+        DatabaseTarget::Postgres(_) => ("PostgreSQL", None),
+    };
+    if let MasterKeySource::GeneratedFile(path) = &settings.master_key
+        && !path.exists()
+    {
+        if sqlite_file.is_some_and(Path::exists) {
+            // What `serve` would refuse too.
+            Secrets::load(&settings.master_key, sqlite_file)?;
+        }
+        let master_key = "none yet: a key file is generated at first start";
+        return Ok(BackendCheck { backend, pending_migrations: None, master_key });
+    }
+    let secrets = Secrets::load(&settings.master_key, sqlite_file)?;
+    if sqlite_file.is_some_and(|file| !file.exists()) {
+        let master_key = "not recorded yet: the database is created at first start";
+        return Ok(BackendCheck { backend, pending_migrations: None, master_key });
+    }
+    let options = db::PoolOptions::for_cli(settings.database_pool.session);
+    let pool = db::open_pool(&settings.database, options)?;
+    let mut conn = db::startup_checkout(&pool, &options)?;
+    let pending = db::pending_migrations(&mut conn)?;
+    let master_key = match db::settings::get(&mut conn, MASTER_KEY_CHECK) {
+        Ok(Some(stored)) => match secrets.open(MASTER_KEY_CHECK_CONTEXT, &stored) {
+            Ok(value) if value == b"wxfed" => "matches the database",
+            _ => return Err(StartupError::WrongMasterKey),
+        },
+        Ok(None) => "not recorded yet: recorded at first start",
+        // A database that was never migrated has no settings table.
+        Err(_) if pending > 0 => "not recorded yet: recorded at first start",
+        Err(e) => return Err(e.into()),
+    };
+    Ok(BackendCheck { backend, pending_migrations: Some(pending), master_key })
+}
+
+const MASTER_KEY_CHECK: &str = "master_key_check";
+const MASTER_KEY_CHECK_CONTEXT: &str = "settings:master_key_check";
+
 /// The database remembers a value sealed with its master key; a different
 /// key cannot open it. Catches a wrong WXFED_MASTER_KEY at startup instead
 /// of at the first secret read.
 fn check_master_key(conn: &mut DbConn, secrets: &Secrets) -> Result<(), StartupError> {
-    const NAME: &str = "master_key_check";
-    const CONTEXT: &str = "settings:master_key_check";
-    let candidate = secrets.seal(CONTEXT, b"wxfed");
-    let stored = db::write_transaction(conn, |conn| db::settings::get_or_insert(conn, NAME, &candidate))?;
-    match secrets.open(CONTEXT, &stored) {
+    let candidate = secrets.seal(MASTER_KEY_CHECK_CONTEXT, b"wxfed");
+    let stored = db::write_transaction(conn, |conn| db::settings::get_or_insert(conn, MASTER_KEY_CHECK, &candidate))?;
+    match secrets.open(MASTER_KEY_CHECK_CONTEXT, &stored) {
         Ok(value) if value == b"wxfed" => Ok(()),
         _ => Err(StartupError::WrongMasterKey),
     }

@@ -5,6 +5,7 @@
 
 mod audit;
 mod client;
+mod config;
 mod import;
 mod merge;
 mod migrate_data;
@@ -86,6 +87,9 @@ enum Command {
     /// Key material.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The settings: check them, or print their reference.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,6 +137,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     if let Command::Audit(audit::AuditCommand::VerifyExport { file, public_keys }) = &cli.command {
         return audit::verify_export(file, public_keys, cli.json);
     }
+    // Reads the settings itself: it reports every problem, not the first.
+    if let Command::Config(command) = &cli.command {
+        return Ok(config::run(command, cli.config.as_deref(), cli.json));
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     if let Command::MigrateData(args) = &cli.command {
         telemetry::init(settings.log_format, "warn", true);
@@ -166,7 +174,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::Identity(command) => wechat::run_identity(command, &backend, cli.json),
                 Command::Import(command) => import::run(command, &backend, cli.json),
                 Command::Keys(command) => keys(command, &backend, &settings, cli.json),
-                Command::Serve | Command::MigrateData(_) => Ok(ExitCode::SUCCESS),
+                Command::Serve | Command::MigrateData(_) | Command::Config(_) => Ok(ExitCode::SUCCESS),
             };
             // Chain the events this command recorded (group commit): a
             // CLI-only installation has no server to do it.

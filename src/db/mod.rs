@@ -586,6 +586,13 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<usize, OpenError> {
     conn.run_pending_migrations(source).map(|applied| applied.len()).map_err(|e| OpenError::Migrate(e.to_string()))
 }
 
+/// How many migrations of the connection's backend are not applied yet
+/// (`wxfed config check --connect`: changes nothing).
+pub fn pending_migrations(conn: &mut DbConn) -> Result<usize, OpenError> {
+    let source = migrations_of(conn);
+    conn.pending_migrations(source).map(|pending| pending.len()).map_err(|e| OpenError::Migrate(e.to_string()))
+}
+
 /// Reverts every applied migration (tests and `wxfed migrate --revert-all`).
 pub fn revert_all_migrations(conn: &mut DbConn) -> Result<usize, OpenError> {
     let source = migrations_of(conn);
