@@ -48,8 +48,6 @@ passed=0
 failed=0
 setup_error=""
 tmp=""
-pgbin=""
-pgversion=""
 pg_started=""
 load_pid=""
 watchdog_pid=""
@@ -59,6 +57,9 @@ declare -A wxfed_pid=()
 HARNESS=fault
 # shellcheck source=tests/support/harness.sh
 source "$here/../support/harness.sh"
+# pg_find ($pgbin, $pgversion), as_pg, free_ports.
+# shellcheck source=tests/support/pg.sh
+source "$here/../support/pg.sh"
 
 ok() {
     passed=$((passed + 1))
@@ -119,17 +120,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- preconditions ---------------------------------------------------------
-# The newest installed major version (the glob sorts 9.6 after 16: compare
-# numerically).
-for dir in /usr/lib/postgresql/*/bin; do
-    [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] || continue
-    version="$(basename "$(dirname "$dir")")"
-    if [ -z "$pgbin" ] || [ "$(printf '%s\n%s\n' "$pgversion" "$version" | sort -V | tail -n1)" = "$version" ]; then
-        pgbin="$dir"
-        pgversion="$version"
-    fi
-done
-if [ -z "$pgbin" ]; then
+if ! pg_find; then
     echo "fault: SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin;"
     echo "fault: install them (apt-get install postgresql) to run the fault test"
     trap - EXIT
@@ -144,12 +135,9 @@ psql="$pgbin/psql"
 [ -x "$psql" ] || psql="$(command -v psql || true)"
 [ -n "$psql" ] || die "psql missing"
 
-# PostgreSQL refuses to run as root: as root, run it as user postgres.
+# PostgreSQL refuses to run as root: as root, as_pg runs it as user postgres.
 if [ "$(id -u)" -eq 0 ]; then
     id postgres >/dev/null 2>&1 || die "running as root, but there is no postgres user to run PostgreSQL as"
-    as_pg() { runuser -u postgres -- "$@"; }
-else
-    as_pg() { "$@"; }
 fi
 
 # Only the settings this test gives; nothing from the caller's environment
@@ -181,13 +169,7 @@ mkdir -p "$tmp/pg"
 chmod 700 "$tmp/pg"
 
 # Three free loopback ports, distinct (the kernel picks; closed again).
-read -r PG_PORT PORT_A PORT_B < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-') || die "could not pick ports"
+read -r PG_PORT PORT_A PORT_B < <(free_ports 3) || die "could not pick ports"
 
 mark() { # name: when something happened, on the load generator's clock
     echo "$(date +%s.%N) $1" >>"$tmp/marks"
