@@ -136,6 +136,13 @@ struct RawSettings {
     /// How recent an admin's last login must be for a sensitive console
     /// action before the password is asked for again.
     admin_reauth_secs: u64,
+    /// How long one back-channel logout POST may take
+    /// (`WXFED_BACKCHANNEL_LOGOUT_TIMEOUT_MS`).
+    backchannel_logout_timeout_ms: u64,
+    /// The waits, in seconds and comma-separated, before each retry of a
+    /// back-channel logout that failed (`WXFED_BACKCHANNEL_LOGOUT_RETRY_SECS`);
+    /// empty: no retry.
+    backchannel_logout_retry_secs: String,
 }
 
 impl Default for RawSettings {
@@ -193,6 +200,9 @@ impl Default for RawSettings {
             trusted_proxies: String::new(),
             default_locale: "zh-CN".into(),
             admin_reauth_secs: 5 * 60,
+            backchannel_logout_timeout_ms: 5_000,
+            // Four attempts over about six minutes.
+            backchannel_logout_retry_secs: "10,60,300".into(),
         }
     }
 }
@@ -292,6 +302,21 @@ pub struct Settings {
     /// A sensitive console action asks for the password again when the
     /// admin's last login is older than this.
     pub admin_reauth_secs: u64,
+    /// Delivery of OpenID Connect Back-Channel Logout tokens.
+    pub backchannel_logout: BackchannelLogoutSettings,
+}
+
+/// How logout tokens are delivered (OpenID Connect Back-Channel Logout 1.0
+/// §2.5–2.8).
+#[derive(Debug, Clone)]
+pub struct BackchannelLogoutSettings {
+    /// `WXFED_BACKCHANNEL_LOGOUT_TIMEOUT_MS` (default 5000): one POST's
+    /// whole time, connecting included; slower counts as a failure.
+    pub timeout_ms: u64,
+    /// `WXFED_BACKCHANNEL_LOGOUT_RETRY_SECS` (default `10,60,300`): the
+    /// wait before each retry; after the last one fails, wxfed gives up
+    /// and records the failure.
+    pub retry_delays_secs: Vec<u64>,
 }
 
 /// Bounds on one HTTP request and on the connections of one client.
@@ -480,6 +505,14 @@ impl Settings {
         let default_locale = crate::i18n::Locale::parse(&raw.default_locale).ok_or_else(|| {
             invalid("default_locale (WXFED_DEFAULT_LOCALE)", format!("`{}` is not zh-CN or en", raw.default_locale))
         })?;
+        let retry_delays_secs = parse_retry_delays(&raw.backchannel_logout_retry_secs)
+            .map_err(|why| invalid("backchannel_logout_retry_secs (WXFED_BACKCHANNEL_LOGOUT_RETRY_SECS)", why))?;
+        if raw.backchannel_logout_timeout_ms == 0 || raw.backchannel_logout_timeout_ms > 60_000 {
+            return Err(invalid(
+                "backchannel_logout_timeout_ms (WXFED_BACKCHANNEL_LOGOUT_TIMEOUT_MS)",
+                "must be between 1 and 60000",
+            ));
+        }
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             bind,
@@ -532,6 +565,10 @@ impl Settings {
             },
             default_locale,
             admin_reauth_secs: raw.admin_reauth_secs.max(1),
+            backchannel_logout: BackchannelLogoutSettings {
+                timeout_ms: raw.backchannel_logout_timeout_ms,
+                retry_delays_secs,
+            },
             wechat: WechatSettings {
                 api_base: validate_base("wechat_api_base (WXFED_WECHAT_API_BASE)", &raw.wechat_api_base)?,
                 open_base: validate_base("wechat_open_base (WXFED_WECHAT_OPEN_BASE)", &raw.wechat_open_base)?,
@@ -592,6 +629,23 @@ fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
     Ok(issuer.trim_end_matches('/').to_owned())
 }
 
+/// `10,60,300`: at most 10 waits of at most a day each; empty is none.
+fn parse_retry_delays(value: &str) -> Result<Vec<u64>, String> {
+    let delays = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<u64>() {
+            Ok(secs) if secs <= 86_400 => Ok(secs),
+            _ => Err(format!("`{s}` is not a number of seconds between 0 and 86400")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.len() > 10 {
+        return Err("at most 10 retries".into());
+    }
+    Ok(delays)
+}
+
 /// A base URL without a trailing slash.
 fn validate_base(setting: &str, value: &str) -> Result<String, ConfigError> {
     let parsed = url::Url::parse(value).map_err(|e| invalid(setting, format!("`{value}` is not a URL: {e}")))?;
@@ -635,6 +689,15 @@ fn figment_error(error: figment::Error) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_delays_are_a_short_list_of_seconds() {
+        assert_eq!(parse_retry_delays("10, 60,300"), Ok(vec![10, 60, 300]));
+        assert_eq!(parse_retry_delays(""), Ok(vec![]));
+        assert!(parse_retry_delays("10,soon").is_err());
+        assert!(parse_retry_delays("-1").is_err());
+        assert!(parse_retry_delays(&"1,".repeat(11)).is_err());
+    }
 
     #[test]
     fn kubernetes_service_variables_are_not_settings() {
