@@ -406,3 +406,34 @@ async fn registration_checks_the_logout_uri() {
     .await
     .unwrap();
 }
+
+#[actix_web::test]
+async fn two_instances_on_one_database_deliver_each_logout_once() {
+    let rp = Receiver::start();
+    let db = std::rc::Rc::new(crate::helpers::TestDb::new());
+    let first = spawn_app_on(&db, |_| {}).await;
+    // A second instance, whose delivery task competes for the same rows.
+    let _second = spawn_app_on(&db, |_| {}).await;
+    let provider = Provider::on(first, db.clone(), logout_client("A", rp.uri("ok/a"))).await;
+    let secret = provider.client_secret.clone().unwrap();
+    let mut sids = Vec::new();
+    for _ in 0..4 {
+        let browser = browser(&provider.app);
+        assert_eq!(browser.login("alice", PASSWORD).await.status(), 303);
+        let tokens = tokens_for(&browser, &provider.client_id, &secret).await;
+        sids.push(claims_of(tokens["id_token"].as_str().unwrap())["sid"].clone());
+        let page = browser.get("/logout").await.text().await.unwrap();
+        let out = browser.post_form("/logout", &[("csrf_token", &crate::helpers::extract_csrf(&page))]).await;
+        assert_eq!(out.status(), 200);
+    }
+    audit_events(&provider.app, "oidc.backchannel_logout_delivered", 4).await;
+    // Give a duplicate every chance to show up.
+    actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+    let delivered = audit_events(&provider.app, "oidc.backchannel_logout_delivered", 4).await;
+    assert_eq!(delivered.len(), 4, "one outcome per logout");
+    let mut received: Vec<Value> = rp.received.tokens("ok/a").iter().map(|t| claims_of(t)["sid"].clone()).collect();
+    assert_eq!(received.len(), 4, "each logout sent once");
+    received.sort_by_key(|v| v.to_string());
+    sids.sort_by_key(|v| v.to_string());
+    assert_eq!(received, sids);
+}
