@@ -628,6 +628,8 @@ async fn measure_endpoints(db: &BenchDb, config: &Config) -> Result<(Vec<Row>, u
                 trust_host: None,
                 access_token_signing_alg: alg,
                 host_for: vec![],
+                backchannel_logout_uri: None,
+                backchannel_logout_session_required: false,
             };
             let (client, secret) = wxfed::oidc::clients::register(&mut conn, &backend.secrets, &actor, &client)?;
             let client_secret = secret.ok_or("a confidential client has a secret")?;

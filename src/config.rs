@@ -141,6 +141,13 @@ struct RawSettings {
     /// How recent an admin's last login must be for a sensitive console
     /// action before the password is asked for again.
     admin_reauth_secs: u64,
+    /// How long one back-channel logout POST may take
+    /// (`WXFED_BACKCHANNEL_LOGOUT_TIMEOUT_MS`).
+    backchannel_logout_timeout_ms: u64,
+    /// The waits, in seconds and comma-separated, before each retry of a
+    /// back-channel logout that failed (`WXFED_BACKCHANNEL_LOGOUT_RETRY_SECS`);
+    /// empty: no retry.
+    backchannel_logout_retry_secs: String,
 }
 
 impl Default for RawSettings {
@@ -199,6 +206,9 @@ impl Default for RawSettings {
             trusted_proxies: String::new(),
             default_locale: "zh-CN".into(),
             admin_reauth_secs: 5 * 60,
+            backchannel_logout_timeout_ms: 5_000,
+            // Four attempts over about six minutes.
+            backchannel_logout_retry_secs: "10,60,300".into(),
         }
     }
 }
@@ -298,6 +308,21 @@ pub struct Settings {
     /// A sensitive console action asks for the password again when the
     /// admin's last login is older than this.
     pub admin_reauth_secs: u64,
+    /// Delivery of OpenID Connect Back-Channel Logout tokens.
+    pub backchannel_logout: BackchannelLogoutSettings,
+}
+
+/// How logout tokens are delivered (OpenID Connect Back-Channel Logout 1.0
+/// §2.5–2.8).
+#[derive(Debug, Clone)]
+pub struct BackchannelLogoutSettings {
+    /// `WXFED_BACKCHANNEL_LOGOUT_TIMEOUT_MS` (default 5000): one POST's
+    /// whole time, connecting included; slower counts as a failure.
+    pub timeout_ms: u64,
+    /// `WXFED_BACKCHANNEL_LOGOUT_RETRY_SECS` (default `10,60,300`): the
+    /// wait before each retry; after the last one fails, wxfed gives up
+    /// and records the failure.
+    pub retry_delays_secs: Vec<u64>,
 }
 
 /// Bounds on one HTTP request and on the connections of one client.
@@ -596,6 +621,16 @@ impl Settings {
             unlinked: raw.wechat_unlinked,
             timeout_ms: raw.wechat_timeout_ms.clamp(100, 60_000),
         };
+        let retry_delays_secs = parse_retry_delays(&raw.backchannel_logout_retry_secs).unwrap_or_else(|why| {
+            errors.push(invalid("backchannel_logout_retry_secs (WXFED_BACKCHANNEL_LOGOUT_RETRY_SECS)", why));
+            Vec::new()
+        });
+        if raw.backchannel_logout_timeout_ms == 0 || raw.backchannel_logout_timeout_ms > 60_000 {
+            errors.push(invalid(
+                "backchannel_logout_timeout_ms (WXFED_BACKCHANNEL_LOGOUT_TIMEOUT_MS)",
+                "must be between 1 and 60000",
+            ));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -647,6 +682,10 @@ impl Settings {
             default_locale,
             admin_reauth_secs: raw.admin_reauth_secs.max(1),
             wechat,
+            backchannel_logout: BackchannelLogoutSettings {
+                timeout_ms: raw.backchannel_logout_timeout_ms,
+                retry_delays_secs,
+            },
             tokens: TokenLifetimes {
                 access_token_secs: raw.access_token_ttl_secs,
                 id_token_secs: raw.id_token_ttl_secs,
@@ -699,6 +738,23 @@ fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
         return Err(invalid(setting, "must name a host"));
     }
     Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+/// `10,60,300`: at most 10 waits of at most a day each; empty is none.
+fn parse_retry_delays(value: &str) -> Result<Vec<u64>, String> {
+    let delays = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<u64>() {
+            Ok(secs) if secs <= 86_400 => Ok(secs),
+            _ => Err(format!("`{s}` is not a number of seconds between 0 and 86400")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.len() > 10 {
+        return Err("at most 10 retries".into());
+    }
+    Ok(delays)
 }
 
 /// A base URL without a trailing slash.
@@ -957,6 +1013,15 @@ mod tests {
             "/var/lib/wxfed/checkpoints.jsonl"
         );
         assert_eq!(redact(Secrecy::Secret, "hunter2"), REDACTED);
+    }
+
+    #[test]
+    fn retry_delays_are_a_short_list_of_seconds() {
+        assert_eq!(parse_retry_delays("10, 60,300"), Ok(vec![10, 60, 300]));
+        assert_eq!(parse_retry_delays(""), Ok(vec![]));
+        assert!(parse_retry_delays("10,soon").is_err());
+        assert!(parse_retry_delays("-1").is_err());
+        assert!(parse_retry_delays(&"1,".repeat(11)).is_err());
     }
 
     #[test]

@@ -224,6 +224,8 @@ impl Application {
         let key_reloader = actix_web::rt::spawn(reload_keys(self.state.clone()));
         let audit_chainer = actix_web::rt::spawn(crate::audit::chainer::run(self.state.clone()));
         let audit_retention = actix_web::rt::spawn(crate::audit::retention::run(self.state.clone()));
+        // OpenID Connect Back-Channel Logout: delivers the outbox.
+        let backchannel = actix_web::rt::spawn(crate::oidc::backchannel::run(self.state.clone()));
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();
             (handle, actix_web::rt::spawn(server))
@@ -237,6 +239,7 @@ impl Application {
         key_reloader.abort();
         audit_chainer.abort();
         audit_retention.abort();
+        backchannel.abort();
         crate::audit::chainer::flush(&self.state).await;
         result
     }

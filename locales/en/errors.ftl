@@ -28,3 +28,5 @@ error-username-empty = a username must not be empty
 error-username-too-long = a username must be at most 64 characters
 error-username-characters = a username must not contain spaces or control characters
 admin-error-form-expired = This form has expired (or belongs to another session). Please fill it in again.
+error-backchannel-uri-scheme = `{ $uri }`: a back-channel logout URI must be https (or http to a loopback address)
+error-client-backchannel-session-needs-uri = a client that requires a session id in logout tokens needs a back-channel logout URI

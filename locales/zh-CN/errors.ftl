@@ -27,3 +27,5 @@ error-username-empty = 用户名不能为空
 error-username-too-long = 用户名不能超过 64 个字符
 error-username-characters = 用户名不能包含空格或控制字符
 admin-error-form-expired = 此表单已过期（或属于其他会话），请重新填写。
+error-backchannel-uri-scheme = “{ $uri }”：后台通道退出地址必须使用 https（本机回环地址可用 http）
+error-client-backchannel-session-needs-uri = 要求退出令牌携带会话 ID 的客户端必须配置后台通道退出地址

@@ -185,9 +185,7 @@ async fn check_and_authenticate(
                 OnSuccess::OpenSession { previous_session } => {
                     // A fresh session id on every login (no fixation); the
                     // browser's previous session, if any, ends here.
-                    if let Some(previous) = previous_session {
-                        db::sessions::delete(conn, &crate::secrets::sha256_hex(previous.as_bytes()))?;
-                    }
+                    super::sessions::end_previous(conn, previous_session.as_deref())?;
                     let (cookie_value, session) = sessions.create(conn, &account.id, &["pwd"], meta, now)?;
                     event = event.with_detail("session", &session.id_hash[..16]);
                     Some((cookie_value, session))

@@ -174,9 +174,11 @@ pub struct AccessEnded {
 /// other bearer checks look the grant up: `access_token_is_live`). Called
 /// on a password reset or change, on disabling, and on "sign out
 /// everywhere" (CLI now, the console later); run inside the caller's
-/// write transaction, which also records why.
-pub fn end_all_access(conn: &mut DbConn, account_id: &AccountId) -> QueryResult<AccessEnded> {
-    let sessions_ended = db::sessions::delete_for_account(conn, account_id.as_str())?;
+/// write transaction, which also records why. The clients holding tokens
+/// from the sessions hear of their end through the back channel (`cause`
+/// goes with it: OpenID Connect Back-Channel Logout 1.0).
+pub fn end_all_access(conn: &mut DbConn, account_id: &AccountId, cause: &str) -> QueryResult<AccessEnded> {
+    let sessions_ended = super::sessions::end_all_of_account(conn, account_id.as_str(), cause)?;
     let grants_revoked = db::grants::revoke_all_grants_of_account(conn, account_id.as_str(), db::now())?;
     Ok(AccessEnded { sessions_ended, grants_revoked })
 }
@@ -191,7 +193,7 @@ pub fn sign_out_everywhere(
 ) -> Result<(Account, AccessEnded), ManageError> {
     db::write_transaction(conn, |conn| {
         let account = find_by_username(conn, username)?;
-        let ended = end_all_access(conn, &account.id)?;
+        let ended = end_all_access(conn, &account.id, "signed_out_everywhere")?;
         let event = AuditEvent::success(Action::UserSignedOutEverywhere)
             .with_actor(actor.0.clone())
             .with_account(account.id.as_str())
@@ -213,7 +215,7 @@ pub fn set_password(
     db::write_transaction(conn, |conn| {
         let account = find_by_username(conn, username)?;
         db::accounts::set_password_hash(conn, account.id.as_str(), password_hash, db::now())?;
-        let ended = end_all_access(conn, &account.id)?;
+        let ended = end_all_access(conn, &account.id, "password_set")?;
         let event = AuditEvent::success(Action::UserPasswordSet)
             .with_actor(actor.0.clone())
             .with_account(account.id.as_str())
@@ -240,8 +242,11 @@ pub fn set_status(
             return Ok((account, false));
         }
         db::accounts::set_status(conn, account.id.as_str(), status.as_str(), db::now())?;
-        let ended =
-            if status == AccountStatus::Disabled { end_all_access(conn, &account.id)? } else { AccessEnded::default() };
+        let ended = if status == AccountStatus::Disabled {
+            end_all_access(conn, &account.id, "disabled")?
+        } else {
+            AccessEnded::default()
+        };
         let action = if status == AccountStatus::Disabled { Action::UserDisabled } else { Action::UserEnabled };
         let event = AuditEvent::success(action)
             .with_actor(actor.0.clone())
@@ -480,7 +485,11 @@ pub fn set_status_by_id(
         }
         keep_an_admin(conn, &account, status == AccountStatus::Disabled)?;
         db::accounts::set_status(conn, id, status.as_str(), db::now())?;
-        let ended = if status == AccountStatus::Disabled { db::sessions::delete_for_account(conn, id)? } else { 0 };
+        let ended = if status == AccountStatus::Disabled {
+            super::sessions::end_all_of_account(conn, id, "disabled")?
+        } else {
+            0
+        };
         let action = if status == AccountStatus::Disabled { Action::UserDisabled } else { Action::UserEnabled };
         let event = AuditEvent::success(action)
             .with_actor(actor.0.clone())
@@ -548,7 +557,7 @@ pub fn set_password_by_id(
     db::write_transaction(conn, |conn| {
         load_by_id(conn, id)?;
         db::accounts::set_password_hash(conn, id, password_hash, db::now())?;
-        let ended = db::sessions::delete_for_account(conn, id)?;
+        let ended = super::sessions::end_all_of_account(conn, id, "password_set")?;
         let event = AuditEvent::success(Action::UserPasswordSet)
             .with_actor(actor.0.clone())
             .with_account(id)
@@ -570,8 +579,8 @@ pub fn revoke_sessions(
     db::write_transaction(conn, |conn| {
         load_by_id(conn, id)?;
         let ended = match one {
-            Some(hash) => usize::from(db::sessions::delete_of_account(conn, id, hash)?),
-            None => db::sessions::delete_for_account(conn, id)?,
+            Some(hash) => usize::from(super::sessions::end_one_of_account(conn, id, hash, "admin_revoked")?),
+            None => super::sessions::end_all_of_account(conn, id, "admin_revoked")?,
         };
         let mut event = AuditEvent::success(Action::UserSessionsRevoked)
             .with_actor(actor.0.clone())

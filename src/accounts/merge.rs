@@ -233,7 +233,7 @@ pub fn merge(
         if take_email {
             db::accounts::set_email(conn, into_id, from.email.as_deref(), from.email_verified, now)?;
         }
-        let sessions = db::sessions::delete_for_account(conn, from_id)?;
+        let sessions = super::sessions::end_all_of_account(conn, from_id, "merged")?;
         let grants = db::grants::revoke_all_grants_of_account(conn, from_id, now)?;
         db::accounts::mark_merged(conn, from_id, into_id, now)?;
         let event = AuditEvent::success(Action::UserMerged)

@@ -153,12 +153,28 @@ fn end_expired(
     })
 }
 
-/// Ends a session at the person's request (logout). Returns whether it
-/// existed. Run inside a write transaction.
-pub fn end(conn: &mut DbConn, secrets: &Secrets, session: &Session, meta: &RequestMeta) -> QueryResult<bool> {
+/// The session id released to clients as `sid` (ID tokens, logout
+/// tokens): derived from (not equal to) the stored hash of the session
+/// cookie, so it can be published without weakening the session.
+pub fn public_sid(id_hash: &str) -> String {
+    sha256_hex(format!("sid:{id_hash}").as_bytes())[..32].to_owned()
+}
+
+/// Ends a session at the person's request (`/logout`, or RP-initiated
+/// logout: `cause` says which). Returns whether it existed. The clients
+/// holding tokens from it are told through the back channel (queued in
+/// this transaction). Run inside a write transaction.
+pub fn end(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    session: &Session,
+    meta: &RequestMeta,
+    cause: &str,
+) -> QueryResult<bool> {
     if !db::sessions::delete(conn, &session.id_hash)? {
         return Ok(false);
     }
+    crate::oidc::backchannel::enqueue(conn, std::slice::from_ref(&session.id_hash), cause, db::now())?;
     let event = AuditEvent::success(Action::Logout)
         .with_actor(format!("account:{}", session.account_id))
         .with_account(session.account_id.as_str())
@@ -173,8 +189,36 @@ pub fn end(conn: &mut DbConn, secrets: &Secrets, session: &Session, meta: &Reque
 /// session left behind in the same browser (issue 10 item 9). Run inside
 /// the login's write transaction.
 pub fn end_previous(conn: &mut DbConn, previous_cookie_value: Option<&str>) -> QueryResult<bool> {
-    match previous_cookie_value {
-        Some(value) => db::sessions::delete(conn, &sha256_hex(value.as_bytes())),
-        None => Ok(false),
+    let Some(value) = previous_cookie_value else {
+        return Ok(false);
+    };
+    let id_hash = sha256_hex(value.as_bytes());
+    if !db::sessions::delete(conn, &id_hash)? {
+        return Ok(false);
     }
+    crate::oidc::backchannel::enqueue(conn, &[id_hash], "new_login", db::now())?;
+    Ok(true)
+}
+
+/// Ends every session of an account (sign out everywhere, a new
+/// password, disabling, a merge: `cause` says which) and queues the
+/// back-channel logouts of each. Returns how many ended. Run inside the
+/// caller's write transaction.
+pub fn end_all_of_account(conn: &mut DbConn, account_id: &str, cause: &str) -> QueryResult<usize> {
+    let hashes = db::sessions::hashes_for_account(conn, account_id)?;
+    if hashes.is_empty() {
+        return Ok(0);
+    }
+    crate::oidc::backchannel::enqueue(conn, &hashes, cause, db::now())?;
+    db::sessions::delete_for_account(conn, account_id)
+}
+
+/// Ends one session of an account (an admin's "end session"), if it is
+/// that account's, and queues its back-channel logouts.
+pub fn end_one_of_account(conn: &mut DbConn, account_id: &str, id_hash: &str, cause: &str) -> QueryResult<bool> {
+    if !db::sessions::delete_of_account(conn, account_id, id_hash)? {
+        return Ok(false);
+    }
+    crate::oidc::backchannel::enqueue(conn, &[id_hash.to_owned()], cause, db::now())?;
+    Ok(true)
 }

@@ -42,6 +42,8 @@ pub struct ClientView {
     pub host_app: bool,
     pub host_for: String,
     pub trust_host: String,
+    pub backchannel_logout_uri: String,
+    pub backchannel_logout_session_required: bool,
     pub created: String,
 }
 
@@ -62,6 +64,8 @@ impl ClientView {
             host_app: c.host_app,
             host_for: c.host_for.join(" "),
             trust_host: c.trust_host.clone().unwrap_or_default(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone().unwrap_or_default(),
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             created: views::when(c.created_at.naive_utc()),
         }
     }
@@ -277,6 +281,8 @@ pub async fn add(req: HttpRequest, state: web::Data<AppState>, form: AdminForm) 
         trust_host: optional(&fields, "trust_host"),
         access_token_signing_alg: alg(&fields, "access_token_alg")?.unwrap_or(SigningAlgorithm::Rs256),
         host_for: words(form::get(&fields, "host_for")),
+        backchannel_logout_uri: optional(&fields, "backchannel_logout_uri"),
+        backchannel_logout_session_required: checked(&fields, "backchannel_logout_session_required"),
     };
     let (secrets, actor) = (state.secrets.clone(), admin.actor());
     let result =
@@ -316,6 +322,8 @@ pub async fn update(
         host_app: Some(checked(&fields, "host_app")),
         host_for: Some(words(form::get(&fields, "host_for"))),
         trust_host: Some(optional(&fields, "trust_host")),
+        backchannel_logout_uri: Some(optional(&fields, "backchannel_logout_uri")),
+        backchannel_logout_session_required: Some(checked(&fields, "backchannel_logout_session_required")),
         ..ClientUpdate::default()
     };
     let (secrets, actor, id) = (state.secrets.clone(), admin.actor(), client_id.clone());
@@ -661,6 +669,11 @@ pub fn effective_settings(s: &Settings) -> Vec<(String, String)> {
         ("master_key", master_key),
         ("default_locale", s.default_locale.tag().to_owned()),
         ("admin_reauth_secs", s.admin_reauth_secs.to_string()),
+        ("backchannel_logout_timeout_ms", s.backchannel_logout.timeout_ms.to_string()),
+        (
+            "backchannel_logout_retry_secs",
+            s.backchannel_logout.retry_delays_secs.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+        ),
         ("session_idle_timeout_secs", s.session_idle_timeout_secs.to_string()),
         ("session_max_age_secs", s.session_max_age_secs.to_string()),
         ("access_token_secs", tk.access_token_secs.to_string()),

@@ -96,6 +96,11 @@ pub enum Action {
     /// Retention removed the content of old rows (issue 9 item 6).
     AuditPruned,
     AccountsImported,
+    /// A logout token reached a client's back-channel logout URI (OpenID
+    /// Connect Back-Channel Logout 1.0 §2.5).
+    BackchannelLogoutDelivered,
+    /// A logout token could not be delivered, after every retry.
+    BackchannelLogoutFailed,
 }
 
 impl Action {
@@ -155,6 +160,8 @@ impl Action {
             Self::UserMerged => "user.merged",
             Self::AuditPruned => "audit.pruned",
             Self::AccountsImported => "import",
+            Self::BackchannelLogoutDelivered => "oidc.backchannel_logout_delivered",
+            Self::BackchannelLogoutFailed => "oidc.backchannel_logout_failed",
         }
     }
 
@@ -169,7 +176,9 @@ impl Action {
             | Self::AuthorizationCodeReused
             | Self::TokenRevoked
             | Self::EndSession
-            | Self::TokenExchange => Category::Oidc,
+            | Self::TokenExchange
+            | Self::BackchannelLogoutDelivered
+            | Self::BackchannelLogoutFailed => Category::Oidc,
             Self::WechatIdentityCreated
             | Self::WechatIdentityMerged
             | Self::PhoneVerified

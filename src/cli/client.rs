@@ -72,6 +72,14 @@ pub struct AddArgs {
     /// a host app mints codes for no other.
     #[arg(long = "host-for", value_name = "APPID", requires = "host_app")]
     host_for: Vec<String>,
+    /// Where wxfed POSTs a logout token when a session this client holds
+    /// tokens from ends (OpenID Connect Back-Channel Logout 1.0): https, or
+    /// http to a loopback address.
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in logout tokens (wxfed always sends it).
+    #[arg(long, requires = "backchannel_logout_uri")]
+    backchannel_logout_session_required: bool,
 }
 
 /// `wxfed client update CLIENT_ID …`. A list option (`--redirect-uri`,
@@ -134,6 +142,16 @@ pub struct UpdateArgs {
     /// Stop trusting a host app.
     #[arg(long)]
     no_trust_host: bool,
+    /// Set the back-channel logout URI (https, or http to a loopback address).
+    #[arg(long, value_name = "URI", conflicts_with = "no_backchannel_logout_uri")]
+    backchannel_logout_uri: Option<String>,
+    /// Remove the back-channel logout URI: the client hears of no logout.
+    #[arg(long)]
+    no_backchannel_logout_uri: bool,
+    /// Whether the client requires `sid` in logout tokens: true or false
+    /// (given without a value: true).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    backchannel_logout_session_required: Option<bool>,
 }
 
 /// A repeatable option given at least once replaces the list.
@@ -163,6 +181,8 @@ impl UpdateArgs {
             host_app: self.host_app,
             host_for: replace(self.host_for, self.no_host_for),
             trust_host: set_or_clear(self.trust_host, self.no_trust_host),
+            backchannel_logout_uri: set_or_clear(self.backchannel_logout_uri, self.no_backchannel_logout_uri),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
         };
         (self.client_id, change)
     }
@@ -207,6 +227,8 @@ pub fn run(command: ClientCommand, backend: &Backend, json: bool) -> Result<Exit
                 trust_host: args.trust_host,
                 access_token_signing_alg: args.access_token_alg,
                 host_for: args.host_for,
+                backchannel_logout_uri: args.backchannel_logout_uri,
+                backchannel_logout_session_required: args.backchannel_logout_session_required,
             };
             let (client, secret) = clients::register(conn, secrets, &actor, &new)?;
             let mut value = serde_json::to_value(&client).unwrap_or_default();

@@ -393,6 +393,24 @@ pub const SETTINGS: &[SettingDef] = &[
         Plain,
         "How often each instance re-reads the signing keys: a rotation reaches every instance within this long."
     ),
+    setting!(
+        "backchannel_logout_timeout_ms",
+        "Tokens and signing keys",
+        "integer (milliseconds, 1..60000)",
+        None,
+        Plain,
+        "Timeout of each back-channel logout POST to a client's `backchannel_logout_uri` (OpenID Connect \
+         Back-Channel Logout 1.0)."
+    ),
+    setting!(
+        "backchannel_logout_retry_secs",
+        "Tokens and signing keys",
+        "comma-separated seconds (each 0..86400, at most 10)",
+        None,
+        Plain,
+        "Waits between the attempts of a back-channel logout that failed (no 2xx answer or no answer in time); \
+         after the last the delivery is given up and audited as failed."
+    ),
     // Audit trail
     setting!(
         "audit_checkpoint_secs",

@@ -26,6 +26,8 @@ pub struct ClientRow {
     pub host_app: bool,
     pub trusted_host_client: Option<String>,
     pub access_token_signing_alg: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 /// The settings `wxfed client update` may change (not the id, the secret
@@ -44,6 +46,8 @@ pub struct ClientSettings {
     pub wechat_appid: Option<String>,
     pub host_app: bool,
     pub trusted_host_client: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     pub updated_at: NaiveDateTime,
 }
 

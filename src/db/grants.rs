@@ -20,6 +20,9 @@ pub struct GrantRow {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// Tokens were issued from it (its code was redeemed): the client
+    /// holds tokens from the session `sid` (back-channel logout).
+    pub tokens_issued: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -63,10 +66,19 @@ pub fn revoke_grant(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryRes
         .map(|n| n > 0)
 }
 
-/// Extends a grant's lifetime (a refresh token issued from it lives longer).
+/// Extends a grant's lifetime (a refresh token issued from it lives
+/// longer) and marks it as having issued tokens, in one statement.
+/// Returns 0 when the grant already lived longer (then it is not marked).
 pub fn extend_grant(conn: &mut DbConn, id: &str, expires_at: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(grants::table.find(id).filter(grants::expires_at.lt(expires_at)))
-        .set(grants::expires_at.eq(expires_at))
+        .set((grants::expires_at.eq(expires_at), grants::tokens_issued.eq(true)))
+        .execute(conn)
+}
+
+/// Marks a grant as having issued tokens (see [`GrantRow::tokens_issued`]).
+pub fn mark_tokens_issued(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::update(grants::table.find(id).filter(grants::tokens_issued.eq(false)))
+        .set(grants::tokens_issued.eq(true))
         .execute(conn)
 }
 

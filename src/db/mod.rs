@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod audit_query;
+pub mod backchannel;
 pub mod clients;
 pub mod consents;
 pub mod copy;

@@ -153,6 +153,8 @@ diesel::table! {
         host_app -> Bool,
         trusted_host_client -> Nullable<Text>,
         access_token_signing_alg -> Text,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
     }
 }
 
@@ -199,6 +201,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        tokens_issued -> Bool,
     }
 }
 
@@ -242,6 +245,23 @@ diesel::table! {
         granted_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    backchannel_logouts (id) {
+        id -> Text,
+        client_id -> Text,
+        subject -> Text,
+        sid -> Text,
+        cause -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(grants -> clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(grants, clients);
 
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(refresh_tokens -> grants (grant_id));

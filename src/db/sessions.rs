@@ -38,6 +38,11 @@ pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<bool> {
     diesel::delete(sessions::table.find(id_hash)).execute(conn).map(|n| n > 0)
 }
 
+/// The ids (hashes) of the account's sessions.
+pub fn hashes_for_account(conn: &mut DbConn, account_id: &str) -> QueryResult<Vec<String>> {
+    sessions::table.filter(sessions::account_id.eq(account_id)).select(sessions::id_hash).load(conn)
+}
+
 pub fn delete_for_account(conn: &mut DbConn, account_id: &str) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::account_id.eq(account_id))).execute(conn)
 }

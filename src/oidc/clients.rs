@@ -86,6 +86,11 @@ pub struct Client {
     /// For a host app: the mini-program appids it may mint codes for
     /// (issue 10 item 3); no other appid gets a code.
     pub host_for: Vec<String>,
+    /// Where logout tokens are POSTed when a session this client holds
+    /// tokens from ends (OpenID Connect Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (§2.2; wxfed always sends it).
+    pub backchannel_logout_session_required: bool,
     #[serde(skip)]
     secret_hash: Option<String>,
 }
@@ -127,6 +132,8 @@ impl Client {
             trust_host: row.trusted_host_client,
             access_token_signing_alg: row.access_token_signing_alg.parse().unwrap_or(SigningAlgorithm::Rs256),
             host_for: Vec::new(),
+            backchannel_logout_uri: row.backchannel_logout_uri,
+            backchannel_logout_session_required: row.backchannel_logout_session_required,
             secret_hash: row.secret_hash,
         }
     }
@@ -203,6 +210,9 @@ pub struct NewClient {
     pub access_token_signing_alg: SigningAlgorithm,
     /// The mini-program appids a host app may mint codes for.
     pub host_for: Vec<String>,
+    /// Back-Channel Logout 1.0 §2.2.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Redirect URIs must be absolute, without a fragment (RFC 6749 §3.1.2),
@@ -228,6 +238,32 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), Message> {
     }
 }
 
+/// Back-Channel Logout 1.0 §2.2: the `backchannel_logout_uri` is an
+/// absolute URI without a fragment (a query is allowed). wxfed POSTs
+/// logout tokens there from the server, so it must be https (a token
+/// sent in the clear could log the person out of other places, and
+/// reveals their session id), except to a loopback address (development).
+pub fn validate_backchannel_logout_uri(uri: &str) -> Result<(), Message> {
+    let message = |id| Message::new(id).arg("uri", uri);
+    let parsed =
+        url::Url::parse(uri).map_err(|e| message("error-redirect-uri-not-absolute").arg("error", e.to_string()))?;
+    if parsed.fragment().is_some() {
+        return Err(message("error-redirect-uri-fragment"));
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(message("error-redirect-uri-plain-http")),
+        _ => Err(message("error-backchannel-uri-scheme")),
+    }
+}
+
 /// Generates a client id: 128 random bits as hex. Only letters and
 /// digits, so it never starts with `-` (which command lines and config
 /// files would take for an option) and needs no escaping anywhere.
@@ -244,6 +280,13 @@ impl NewClient {
         }
         for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
             validate_redirect_uri(uri).map_err(ClientError::Invalid)?;
+        }
+        match &self.backchannel_logout_uri {
+            Some(uri) => validate_backchannel_logout_uri(uri).map_err(ClientError::Invalid)?,
+            None if self.backchannel_logout_session_required => {
+                return Err(invalid("error-client-backchannel-session-needs-uri"));
+            }
+            None => {}
         }
         let mut grants = if !self.grant_types.is_empty() {
             self.grant_types.clone()
@@ -307,6 +350,8 @@ pub fn register(
         host_app: new.host_app,
         trusted_host_client: new.trust_host.clone(),
         access_token_signing_alg: new.access_token_signing_alg.as_str().to_owned(),
+        backchannel_logout_uri: new.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: new.backchannel_logout_session_required,
     };
     let host_for = dedup(&new.host_for);
     db::write_transaction(conn, |conn| {
@@ -321,7 +366,8 @@ pub fn register(
             .with_detail("first_party", row.first_party)
             .with_detail("redirect_uris", new.redirect_uris.clone())
             .with_detail("grant_types", grant_names.clone())
-            .with_detail("host_for", new.host_for.clone());
+            .with_detail("host_for", new.host_for.clone())
+            .with_detail("backchannel_logout_uri", new.backchannel_logout_uri.clone());
         audit::append(conn, secrets, &event)?;
         Ok::<_, ClientError>(())
     })?;
@@ -398,6 +444,9 @@ pub struct ClientUpdate {
     pub host_for: Option<Vec<String>>,
     /// `Some(None)` stops trusting a host.
     pub trust_host: Option<Option<String>>,
+    /// `Some(None)` removes the back-channel logout URI.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 /// The non-secret settings of a client, for the audit trail's
@@ -416,6 +465,8 @@ fn audit_view(client: &Client) -> serde_json::Value {
         "host_app": client.host_app,
         "host_for": client.host_for,
         "trust_host": client.trust_host,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
     })
 }
 
@@ -470,6 +521,14 @@ pub fn update(
             host_app,
             trust_host: change.trust_host.clone().unwrap_or_else(|| before.trust_host.clone()),
             host_for,
+            backchannel_logout_uri: change
+                .backchannel_logout_uri
+                .clone()
+                .unwrap_or_else(|| before.backchannel_logout_uri.clone()),
+            // Removing the URI drops the requirement that came with it.
+            backchannel_logout_session_required: change.backchannel_logout_session_required.unwrap_or(
+                before.backchannel_logout_session_required && !matches!(change.backchannel_logout_uri, Some(None)),
+            ),
         };
         if change.grant_types.as_ref().is_some_and(Vec::is_empty) || change.scopes.as_ref().is_some_and(Vec::is_empty) {
             return Err(ClientError::Invalid(Message::new("error-client-needs-grant-and-scope")));
@@ -498,6 +557,8 @@ pub fn update(
                 wechat_appid: merged.wechat_app.clone(),
                 host_app: merged.host_app,
                 trusted_host_client: merged.trust_host.clone(),
+                backchannel_logout_uri: merged.backchannel_logout_uri.clone(),
+                backchannel_logout_session_required: merged.backchannel_logout_session_required,
                 updated_at: db::now(),
             },
         )?;
@@ -588,5 +649,18 @@ mod tests {
         assert!(validate_redirect_uri("javascript:alert(1)").is_err());
         assert!(validate_redirect_uri("/relative").is_err());
         assert!(validate_redirect_uri("myapp:/cb").is_err());
+    }
+
+    #[test]
+    fn backchannel_logout_uris_follow_section_2_2() {
+        assert!(validate_backchannel_logout_uri("https://rp.example.com/bcl?x=1").is_ok());
+        assert!(validate_backchannel_logout_uri("http://127.0.0.1:8000/bcl").is_ok());
+        assert!(validate_backchannel_logout_uri("http://[::1]:8000/bcl").is_ok());
+        assert!(validate_backchannel_logout_uri("http://localhost/bcl").is_ok());
+        assert!(validate_backchannel_logout_uri("http://rp.example.com/bcl").is_err());
+        assert!(validate_backchannel_logout_uri("https://rp.example.com/bcl#x").is_err());
+        assert!(validate_backchannel_logout_uri("/bcl").is_err());
+        assert!(validate_backchannel_logout_uri("com.example.app:/bcl").is_err());
+        assert!(validate_backchannel_logout_uri("javascript:alert(1)").is_err());
     }
 }

@@ -40,6 +40,11 @@ pub struct ExtraMetadata {
     prompt_values_supported: Vec<String>,
     /// The `subject_token_type`s the token exchange grant accepts (RFC 8693).
     token_exchange_subject_token_types_supported: Vec<String>,
+    /// OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens are sent
+    /// to a client's `backchannel_logout_uri`, and they carry `sid` (which
+    /// ID tokens carry too).
+    backchannel_logout_supported: bool,
+    backchannel_logout_session_supported: bool,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -80,6 +85,8 @@ pub fn document(issuer: &str) -> Result<serde_json::Value, String> {
             crate::oidc::token::exchange::WECHAT_OAUTH_CODE,
             crate::oidc::token::exchange::ACCESS_TOKEN,
         ]),
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
     };
     let metadata = Metadata::new(
         IssuerUrl::new(issuer.to_owned()).map_err(|e| e.to_string())?,

@@ -162,7 +162,7 @@ async fn end(state: &AppState, meta: &RequestMeta, session: &Session, client_id:
         (state.secrets.clone(), session.clone(), meta.clone(), client_id.map(str::to_owned));
     db::run(&state.db, move |conn| {
         db::write_transaction(conn, |conn| -> Result<(), DbError> {
-            if sessions::end(conn, &secrets, &session, &meta)? {
+            if sessions::end(conn, &secrets, &session, &meta, "end_session")? {
                 let mut event = AuditEvent::success(Action::EndSession)
                     .with_actor(format!("account:{}", session.account_id))
                     .with_account(session.account_id.as_str())

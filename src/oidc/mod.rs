@@ -2,6 +2,7 @@
 //! never writes SQL; storage is reached through `crate::db`.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod client_auth;
 pub mod clients;
 pub mod consent;

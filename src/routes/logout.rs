@@ -50,7 +50,8 @@ pub async fn submit(
     if let Some(CurrentSession { session, .. }) = current.0 {
         let secrets = state.secrets.clone();
         db::run(&state.db, move |conn| {
-            db::write_transaction(conn, |conn| sessions::end(conn, &secrets, &session, &meta)).map_err(DbError::from)
+            db::write_transaction(conn, |conn| sessions::end(conn, &secrets, &session, &meta, "logout"))
+                .map_err(DbError::from)
         })
         .await?;
     }

@@ -164,10 +164,13 @@ async fn deleting_the_newest_rows_and_editing_the_head_is_reported() {
     assert!(app.verify_chain().await.is_valid());
     let (ok, text, json) = cli_verify(&db);
     assert!(!ok, "{text}");
-    assert!(text.contains(&format!("row {last}, signed in a checkpoint, is missing")), "{text}");
+    // The first deleted row a checkpoint signed is named: the app's own
+    // chainer may have signed one between `keep` and `last` already.
+    let missing = json["checkpoint_violation"]["seq"].as_i64().unwrap();
+    assert!(missing > keep && missing <= last, "{text}");
+    assert!(text.contains(&format!("row {missing}, signed in a checkpoint, is missing")), "{text}");
     assert_eq!(json["valid"], false);
     assert_eq!(json["checkpoint_violation"]["kind"], "row_missing");
-    assert_eq!(json["checkpoint_violation"]["seq"], last);
 }
 
 #[actix_web::test]

@@ -17,7 +17,7 @@ use crate::state::AppState;
 /// The session id released as `sid`: derived from (not equal to) the
 /// stored hash of the session cookie.
 pub fn sid_of(session: &Session) -> String {
-    sha256_hex(format!("sid:{}", session.id_hash).as_bytes())[..32].to_owned()
+    crate::accounts::sessions::public_sid(&session.id_hash)
 }
 
 /// Records the grant and a single-use code, and sends the browser back to
@@ -46,6 +46,7 @@ pub async fn issue_code(
             + code_ttl
             + chrono::Duration::seconds(i64::try_from(state.settings.tokens.access_token_secs).unwrap_or(600)),
         revoked_at: None,
+        tokens_issued: false,
     };
     let code_row = CodeRow {
         code_hash: sha256_hex(code.as_bytes()),

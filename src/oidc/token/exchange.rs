@@ -129,6 +129,7 @@ pub async fn exchange(
             created_at: now,
             expires_at: now + super::issue::seconds(state.settings.tokens.access_token_secs),
             revoked_at: None,
+            tokens_issued: false,
         };
         db::grants::insert_grant(conn, &grant)?;
         let event = AuditEvent::success(Action::TokenExchange)

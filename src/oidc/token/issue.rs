@@ -127,6 +127,11 @@ pub fn prepare(
     };
     let wants_refresh = what.client.allows_grant(GrantType::RefreshToken)
         && (scopes.contains(&"offline_access") || what.client.always_issue_refresh_token);
+    // A grant of a browser session that issues its first tokens is marked
+    // (folded into the lifetime extension when a refresh token comes too):
+    // from now on the client holds tokens from that session, and hears of
+    // its end (OpenID Connect Back-Channel Logout 1.0 §2.5).
+    let mut mark_issued = what.grant.is_some_and(|g| g.sid.is_some() && !g.tokens_issued);
     let refresh_token = match what.grant {
         Some(grant) if wants_refresh && what.account.is_some() => {
             let token = random_token();
@@ -141,11 +146,16 @@ pub fn prepare(
                     rotated_at: None,
                 },
             )?;
-            db::grants::extend_grant(conn, &grant.id, expires_at)?;
+            if db::grants::extend_grant(conn, &grant.id, expires_at)? > 0 {
+                mark_issued = false;
+            }
             Some(token)
         }
         _ => None,
     };
+    if mark_issued && let Some(grant) = what.grant {
+        db::grants::mark_tokens_issued(conn, &grant.id)?;
+    }
     let mut event = AuditEvent::success(Action::TokenIssued)
         .with_actor(format!("client:{}", what.client.client_id))
         .with_client(what.client.client_id.clone())

@@ -360,3 +360,52 @@ async fn non_admins_are_refused_every_page_and_action() {
         assert_eq!(app.post_form(path, &[("name", "x")]).await.status(), 403, "{path}");
     }
 }
+
+#[actix_web::test]
+async fn the_client_form_sets_and_clears_the_back_channel_logout_uri() {
+    let (app, _db) = spawn_app().await;
+    signed_in_admin(&app, "ada").await;
+    let (id, _) = add_client(
+        &app,
+        "Portal",
+        &[
+            ("grant_type", "authorization_code"),
+            ("backchannel_logout_uri", "https://portal.example.com/bcl"),
+            ("backchannel_logout_session_required", "on"),
+        ],
+    )
+    .await;
+    let path = format!("/admin/clients/{id}");
+    let page = app.get(&path).await.text().await.unwrap();
+    assert!(page.contains(r#"name="backchannel_logout_uri" value="https://portal.example.com/bcl""#), "{page}");
+    assert!(page.contains(r#"name="backchannel_logout_session_required" value="on" checked"#));
+
+    let token = page_token(&app, &path).await;
+    let edit = |uri: &str, required: bool| {
+        let mut fields = pairs(&[
+            ("csrf_token", &token),
+            ("name", "Portal"),
+            ("redirect_uris", "https://app.example.com/cb"),
+            ("grant_type", "authorization_code"),
+            ("scope", "openid"),
+            ("backchannel_logout_uri", uri),
+        ]);
+        if required {
+            fields.extend(pairs(&[("backchannel_logout_session_required", "on")]));
+        }
+        fields
+    };
+    // Plain http to another host is refused with the reason, nothing changed.
+    let refused = post(&app, &path, &edit("http://portal.example.com/bcl", false)).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("data-testid=\"error\""));
+    // Cleared.
+    assert_eq!(post(&app, &path, &edit("", false)).await.status(), 303);
+    let rows = app.audit_rows().await;
+    let updated = rows.iter().rfind(|r| r.action == "client.updated").unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&updated.detail).unwrap();
+    assert_eq!(detail["before"]["backchannel_logout_uri"], "https://portal.example.com/bcl");
+    assert_eq!(detail["before"]["backchannel_logout_session_required"], true);
+    assert!(detail["after"]["backchannel_logout_uri"].is_null());
+    assert_eq!(detail["after"]["backchannel_logout_session_required"], false);
+}

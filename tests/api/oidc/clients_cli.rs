@@ -180,3 +180,49 @@ async fn clients_are_updated_from_the_cli_and_audited_before_and_after() {
     assert_eq!(updates[0]["after"]["id_token_signing_alg"], "ES256");
     assert!(!updates.iter().any(|u| u.to_string().contains(&secret)), "never the secret");
 }
+
+#[actix_web::test]
+async fn the_back_channel_logout_uri_is_set_changed_and_removed_from_the_cli() {
+    let db = TestDb::new();
+    let _app = spawn_app_on(&db, |_| {}).await;
+    let added = cli(
+        &db,
+        &[
+            "client",
+            "add",
+            "Portal",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--backchannel-logout-uri",
+            "https://portal.example.com/bcl",
+            "--backchannel-logout-session-required",
+        ],
+    );
+    assert_eq!(added["backchannel_logout_uri"], "https://portal.example.com/bcl");
+    assert_eq!(added["backchannel_logout_session_required"], true);
+    let id = added["client_id"].as_str().unwrap().to_owned();
+
+    let changed = cli(
+        &db,
+        &[
+            "client",
+            "update",
+            &id,
+            "--backchannel-logout-uri",
+            "http://127.0.0.1:9000/bcl",
+            "--backchannel-logout-session-required",
+            "false",
+        ],
+    );
+    assert_eq!(changed["backchannel_logout_uri"], "http://127.0.0.1:9000/bcl");
+    assert_eq!(changed["backchannel_logout_session_required"], false);
+
+    // §2.2 and https: refused with the reason, not changed.
+    for bad in ["http://portal.example.com/bcl", "https://portal.example.com/bcl#frag"] {
+        let output = wxfed_cli(&["client", "update", &id, "--backchannel-logout-uri", bad], &db.cli_env(), None, None);
+        assert!(!output.status.success(), "{bad}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains(bad), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let removed = cli(&db, &["client", "update", &id, "--no-backchannel-logout-uri"]);
+    assert!(removed["backchannel_logout_uri"].is_null());
+}

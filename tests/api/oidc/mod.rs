@@ -3,6 +3,7 @@
 
 mod algorithms;
 mod authorize;
+mod backchannel;
 mod clients_cli;
 mod consent;
 mod end_session;
@@ -72,6 +73,8 @@ pub fn client_settings(name: &str) -> NewClient {
         trust_host: None,
         access_token_signing_alg: SigningAlgorithm::Rs256,
         host_for: vec![],
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     }
 }
 

@@ -50,6 +50,8 @@ fn client(name: &str, wechat_app: Option<&str>) -> NewClient {
         trust_host: None,
         access_token_signing_alg: SigningAlgorithm::Rs256,
         host_for: vec![],
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     }
 }
 
