@@ -15,6 +15,7 @@ mod audit_export_proof;
 mod audit_group_commit;
 mod audit_sink;
 mod cli;
+mod demo;
 mod health;
 mod i18n;
 mod infra;
