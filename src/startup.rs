@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpRequest, HttpServer, web};
 
 use crate::accounts::password::PasswordHasher;
@@ -140,6 +140,9 @@ fn check_master_key(conn: &mut DbConn, secrets: &Secrets) -> Result<(), StartupE
     }
 }
 
+/// Routes added to the table by `wxfed demo` only (see `crate::demo`).
+pub type ExtraRoutes = std::sync::Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
 /// A running (not yet awaited) server and what tests need to reach it.
 pub struct Application {
     port: u16,
@@ -158,6 +161,18 @@ impl Application {
     }
 
     pub fn build_with(settings: Settings, backend: Backend, listener: TcpListener) -> Result<Self, StartupError> {
+        Self::build_with_extra(settings, backend, listener, None)
+    }
+
+    /// [`Self::build_with`] plus routes that only `wxfed demo` serves
+    /// (`crate::demo`): its pages, sample relying party and the WeChat
+    /// browser stand-in. A server built any other way has none of them.
+    pub fn build_with_extra(
+        settings: Settings,
+        backend: Backend,
+        listener: TcpListener,
+        extra: Option<ExtraRoutes>,
+    ) -> Result<Self, StartupError> {
         let port = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?.port();
         db::set_request_deadline(settings.database_pool.request_timeout);
         let passwords =
@@ -184,14 +199,23 @@ impl Application {
             Some(address) => Some(metrics_server(address, data.clone())?),
             None => None,
         };
+        let demo = extra.is_some();
         let server = HttpServer::new(move || {
+            let extra = extra.clone();
             App::new()
                 .app_data(data.clone())
                 .app_data(form_config())
                 .app_data(query_config())
+                // Demo only: "open in WeChat's browser" without a phone.
+                .wrap(Condition::new(demo, from_fn(crate::demo::wechat_browser)))
                 .wrap(from_fn(crate::i18n::middleware))
                 .wrap(from_fn(http::middleware::request_context))
                 .configure(routes_table)
+                .configure(move |cfg| {
+                    if let Some(extra) = &extra {
+                        extra(cfg);
+                    }
+                })
                 .default_service(web::to(http::middleware::unmatched))
         })
         .workers(workers)
@@ -286,6 +310,10 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .service(endpoint(paths::JSCODE2SESSION).get(facade::jscode2session).post(facade::jscode2session))
         // The admin console: every /admin path is listed in admin::routes.
         .configure(crate::admin::routes);
+    // `wxfed demo` adds its own pages (only there, never in `serve`):
+    // DEMO (the walk-through), DEMO_FLOW (its server-side flows),
+    // DEMO_RP_LOGIN / DEMO_RP_CALLBACK (the sample relying party); see
+    // `crate::demo::routes`.
 }
 
 /// `GET /metrics` on its own address and one worker: scrapes never

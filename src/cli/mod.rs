@@ -6,6 +6,7 @@
 mod audit;
 mod client;
 mod config;
+mod demo;
 mod import;
 mod merge;
 mod migrate_data;
@@ -51,6 +52,10 @@ pub struct Cli {
 enum Command {
     /// Run the server (creates and migrates the database on first start).
     Serve,
+    /// Try every flow on this machine: a temporary database, the WeChat
+    /// simulator, demo accounts and a sample app; a walk-through at /demo.
+    /// Ctrl-C removes everything it made.
+    Demo(demo::DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Copy everything from a SQLite database into a new, empty PostgreSQL
@@ -141,6 +146,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     if let Command::Config(command) = &cli.command {
         return Ok(config::run(command, cli.config.as_deref(), cli.json));
     }
+    if let Command::Demo(args) = cli.command {
+        telemetry::init(crate::config::LogFormat::Text, "warn", true);
+        return demo::run(args);
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     if let Command::MigrateData(args) = &cli.command {
         telemetry::init(settings.log_format, "warn", true);
@@ -174,7 +183,9 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::Identity(command) => wechat::run_identity(command, &backend, cli.json),
                 Command::Import(command) => import::run(command, &backend, cli.json),
                 Command::Keys(command) => keys(command, &backend, &settings, cli.json),
-                Command::Serve | Command::MigrateData(_) | Command::Config(_) => Ok(ExitCode::SUCCESS),
+                Command::Serve | Command::MigrateData(_) | Command::Config(_) | Command::Demo(_) => {
+                    Ok(ExitCode::SUCCESS)
+                }
             };
             // Chain the events this command recorded (group commit): a
             // CLI-only installation has no server to do it.

@@ -38,3 +38,13 @@ pub const WECHAT_LOGIN_CALLBACK: &str = "/login/wechat/callback";
 pub const WECHAT_LOGIN_BIND: &str = "/login/wechat/bind";
 pub const HOST_WX_LOGIN_CODE: &str = "/api/host/wx-login-code";
 pub const JSCODE2SESSION: &str = "/sns/jscode2session";
+
+// `wxfed demo` only (added to the route table by `crate::demo::routes`).
+/// The walk-through page with a button per flow.
+pub const DEMO: &str = "/demo";
+/// A flow the demo performs on the server (as a mini-program, host app or auditor script would).
+pub const DEMO_FLOW: &str = "/demo/flows/{flow}";
+/// The sample relying party: starts an authorization code + PKCE login.
+pub const DEMO_RP_LOGIN: &str = "/demo/rp/login";
+/// The sample relying party's redirect URI.
+pub const DEMO_RP_CALLBACK: &str = "/demo/rp/callback";

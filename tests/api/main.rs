@@ -16,6 +16,7 @@ mod audit_group_commit;
 mod audit_sink;
 mod cli;
 mod config_cli;
+mod demo;
 mod health;
 mod i18n;
 mod infra;
