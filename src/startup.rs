@@ -228,7 +228,9 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .route(paths::JSCODE2SESSION, web::get().to(facade::jscode2session))
         .route(paths::JSCODE2SESSION, web::post().to(facade::jscode2session))
         // The admin console: every /admin path is listed in admin::routes.
-        .configure(crate::admin::routes);
+        .configure(crate::admin::routes)
+        // The management API: every /api/admin path is listed in api::routes.
+        .configure(crate::api::routes);
 }
 
 /// `GET /metrics` on its own address and one worker: scrapes never

@@ -38,3 +38,15 @@ pub const WECHAT_LOGIN_CALLBACK: &str = "/login/wechat/callback";
 pub const WECHAT_LOGIN_BIND: &str = "/login/wechat/bind";
 pub const HOST_WX_LOGIN_CODE: &str = "/api/host/wx-login-code";
 pub const JSCODE2SESSION: &str = "/sns/jscode2session";
+
+// The management API (issue 12 §3): src/api, listed in api::routes.
+pub const API_ADMIN_OPENAPI: &str = "/api/admin/openapi.json";
+pub const API_ADMIN_ACCOUNTS: &str = "/api/admin/accounts";
+pub const API_ADMIN_ACCOUNT: &str = "/api/admin/accounts/{id}";
+pub const API_ADMIN_ACCOUNT_PROFILE: &str = "/api/admin/accounts/{id}/profile";
+pub const API_ADMIN_ACCOUNT_STATUS: &str = "/api/admin/accounts/{id}/status";
+pub const API_ADMIN_ACCOUNT_ROLES: &str = "/api/admin/accounts/{id}/roles";
+pub const API_ADMIN_ACCOUNT_PASSWORD: &str = "/api/admin/accounts/{id}/password";
+pub const API_ADMIN_ACCOUNT_SESSIONS_REVOKE: &str = "/api/admin/accounts/{id}/sessions/revoke";
+/// Every other path under /api/admin: a problem-details 404.
+pub const API_ADMIN_ANY: &str = "/api/admin/{tail:.*}";
