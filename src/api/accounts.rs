@@ -161,7 +161,7 @@ pub struct RevealQuery {
     /// Show OpenIDs and UnionIDs unmasked (scope `wxfed:admin`; recorded as
     /// `admin.identifiers_revealed`).
     #[serde(default)]
-    reveal: bool,
+    pub reveal: bool,
 }
 
 fn load_detail(conn: &mut db::DbConn, id: &str, reveal: bool) -> Result<Option<AccountDetail>, DbError> {

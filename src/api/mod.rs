@@ -46,6 +46,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::API_ADMIN_ACCOUNT_ROLES, web::put().to(accounts::set_roles))
         .route(paths::API_ADMIN_ACCOUNT_PASSWORD, web::post().to(accounts::reset_password))
         .route(paths::API_ADMIN_ACCOUNT_SESSIONS_REVOKE, web::post().to(accounts::revoke_sessions))
+        .route(paths::API_ADMIN_ACCOUNT_MERGE, web::get().to(identities::merge_preview))
+        .route(paths::API_ADMIN_ACCOUNT_MERGE, web::post().to(identities::merge))
+        .route(paths::API_ADMIN_IDENTITIES, web::get().to(identities::list))
+        .route(paths::API_ADMIN_IDENTITIES, web::post().to(identities::provision))
+        .route(paths::API_ADMIN_IDENTITY, web::get().to(identities::get))
+        .route(paths::API_ADMIN_IDENTITY_LINK, web::post().to(identities::link))
+        .route(paths::API_ADMIN_IDENTITY_UNLINK, web::post().to(identities::unlink))
         // Anything else under /api/admin: a problem, not an HTML page.
         .route(paths::API_ADMIN_ANY, web::to(unknown));
 }
@@ -58,10 +65,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     paths(
         accounts::list, accounts::create, accounts::get, accounts::update_profile, accounts::set_status,
         accounts::set_roles, accounts::reset_password, accounts::revoke_sessions,
+        identities::list, identities::provision, identities::get, identities::link, identities::unlink,
+        identities::merge_preview, identities::merge,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     tags(
         (name = "accounts", description = "Accounts: search, profile, status, roles, password, sessions"),
+        (name = "identities", description = "WeChat identities: search, link, unlink, pre-provision; merging accounts"),
     )
 )]
 pub struct ApiDoc;
@@ -92,6 +102,12 @@ pub fn document(issuer: &str) -> utoipa::openapi::OpenApi {
         for op in
             [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
         {
+            // Handlers of different resources share names (`list`, `get`):
+            // the operation id carries the tag, so it is unique (OpenAPI
+            // 3.1 §4.8.10.1) and a generated client's method names read well.
+            if let (Some(id), Some(tag)) = (&op.operation_id, op.tags.as_ref().and_then(|t| t.first())) {
+                op.operation_id = Some(format!("{tag}_{id}"));
+            }
             let has_body = op.request_body.is_some();
             complete_responses(&mut op.responses, has_body);
         }

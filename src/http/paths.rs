@@ -48,5 +48,10 @@ pub const API_ADMIN_ACCOUNT_STATUS: &str = "/api/admin/accounts/{id}/status";
 pub const API_ADMIN_ACCOUNT_ROLES: &str = "/api/admin/accounts/{id}/roles";
 pub const API_ADMIN_ACCOUNT_PASSWORD: &str = "/api/admin/accounts/{id}/password";
 pub const API_ADMIN_ACCOUNT_SESSIONS_REVOKE: &str = "/api/admin/accounts/{id}/sessions/revoke";
+pub const API_ADMIN_ACCOUNT_MERGE: &str = "/api/admin/accounts/{id}/merge";
+pub const API_ADMIN_IDENTITIES: &str = "/api/admin/identities";
+pub const API_ADMIN_IDENTITY: &str = "/api/admin/identities/{id}";
+pub const API_ADMIN_IDENTITY_LINK: &str = "/api/admin/identities/{id}/link";
+pub const API_ADMIN_IDENTITY_UNLINK: &str = "/api/admin/identities/{id}/unlink";
 /// Every other path under /api/admin: a problem-details 404.
 pub const API_ADMIN_ANY: &str = "/api/admin/{tail:.*}";

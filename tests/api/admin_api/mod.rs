@@ -6,6 +6,7 @@
 
 mod accounts;
 mod auth;
+mod identities;
 mod openapi;
 
 use std::cell::RefCell;
