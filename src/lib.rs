@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;

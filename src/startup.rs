@@ -309,7 +309,9 @@ fn routes_table(cfg: &mut web::ServiceConfig) {
         .service(endpoint(paths::HOST_WX_LOGIN_CODE).post(host_codes::issue))
         .service(endpoint(paths::JSCODE2SESSION).get(facade::jscode2session).post(facade::jscode2session))
         // The admin console: every /admin path is listed in admin::routes.
-        .configure(crate::admin::routes);
+        .configure(crate::admin::routes)
+        // The management API: every /api/admin path is listed in api::routes.
+        .configure(crate::api::routes);
     // `wxfed demo` adds its own pages (only there, never in `serve`):
     // DEMO (the walk-through), DEMO_FLOW (its server-side flows),
     // DEMO_RP_LOGIN / DEMO_RP_CALLBACK (the sample relying party); see

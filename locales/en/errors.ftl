@@ -13,6 +13,7 @@ error-redirect-uri-scheme = `{ $uri }`: use https, loopback http, or a reverse-d
 error-client-name = a client name must be 1 to 200 characters
 error-client-code-needs-redirect = the authorization_code grant needs at least one --redirect-uri
 error-client-public-credentials = a public client cannot use client_credentials (it has no secret)
+error-client-api-scope = the scopes wxfed:admin and wxfed:audit need a confidential client allowed client_credentials
 error-client-scope = `{ $scope }` is not a valid scope token (RFC 6749 §3.3)
 error-client-host-for-needs-host-app = --host-for needs --host-app
 error-client-unknown-wechat-app = no WeChat app `{ $appid }` is registered (wxfed wechat-app add)

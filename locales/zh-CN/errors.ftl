@@ -12,6 +12,7 @@ error-redirect-uri-scheme = “{ $uri }”：请使用 https、本机 http 或�
 error-client-name = 应用名称需为 1 到 200 个字符
 error-client-code-needs-redirect = 授权码模式（authorization_code）至少需要一个回调地址
 error-client-public-credentials = 公开客户端没有密钥，不能使用客户端凭据模式（client_credentials）
+error-client-api-scope = wxfed:admin 和 wxfed:audit 权限范围只能授予允许客户端凭据模式（client_credentials）的机密客户端
 error-client-scope = “{ $scope }”不是有效的 scope（RFC 6749 §3.3）
 error-client-host-for-needs-host-app = 只有宿主应用才能托管小程序（host-for 需要同时开启 host-app）
 error-client-unknown-wechat-app = 尚未登记 AppID 为“{ $appid }”的微信应用

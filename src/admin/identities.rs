@@ -16,7 +16,7 @@ use super::text::{filters, t};
 use super::views::{self, EventView};
 use crate::accounts::manage::{self, ManageError};
 use crate::audit::{self, Action, AuditEvent};
-use crate::db::{self, DbError, wechat::IdentityMatch};
+use crate::db::{self, DbError};
 use crate::error::AppError;
 use crate::http::{RequestMeta, csrf, render};
 use crate::i18n::t_args;
@@ -101,49 +101,16 @@ pub struct ListQuery {
     after: Option<String>,
 }
 
-fn encode_cursor((at, id): &db::wechat::IdentityCursor) -> String {
-    format!("{}|{id}", at.format("%Y-%m-%dT%H:%M:%S%.6f"))
-}
+use identities::decode_cursor;
 
-fn decode_cursor(value: &str) -> Option<db::wechat::IdentityCursor> {
-    let (at, id) = value.split_once('|')?;
-    let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
-    (!id.is_empty() && id.len() <= 64).then(|| (at, id.to_owned()))
-}
-
-/// A page of identities matching `q` (any identifier: UnionID, OpenID,
-/// AppID, Open Platform, nickname prefix, linked username, id).
 fn search(
     conn: &mut db::DbConn,
     q: &str,
     linked: Option<bool>,
     after: Option<&db::wechat::IdentityCursor>,
 ) -> Result<(Vec<IdentityListRow>, Option<String>), DbError> {
-    let fetch = PAGE_SIZE + 1;
-    let mut rows = Vec::new();
-    if q.is_empty() {
-        rows = db::wechat::identity_page(conn, &IdentityMatch::All, linked, after, fetch)?;
-    } else {
-        let lowered = q.to_lowercase();
-        let exact = db::wechat::identity_ids_matching_exactly(conn, q, &lowered)?;
-        let mut matches = vec![
-            IdentityMatch::OpenPlatform(q.to_owned()),
-            IdentityMatch::AppId(q.to_owned()),
-            IdentityMatch::NicknamePrefix(lowered),
-        ];
-        if !exact.is_empty() {
-            matches.push(IdentityMatch::Ids(exact));
-        }
-        for m in &matches {
-            rows.extend(db::wechat::identity_page(conn, m, linked, after, fetch)?);
-        }
-    }
-    rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-    rows.dedup_by(|a, b| a.id == b.id);
-    let limit = usize::try_from(PAGE_SIZE).unwrap_or(50);
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = if more { rows.last().map(|r| encode_cursor(&(r.created_at, r.id.clone()))) } else { None };
+    let (rows, next) = identities::search_page(conn, q, linked, after, PAGE_SIZE)?;
+    let next = next.as_ref().map(identities::encode_cursor);
     let account_ids: Vec<String> = rows.iter().filter_map(|r| r.account_id.clone()).collect();
     let names: std::collections::HashMap<String, String> =
         db::wechat::usernames_of(conn, &account_ids)?.into_iter().collect();

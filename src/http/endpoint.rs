@@ -13,11 +13,14 @@ use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, guard, 
 pub struct Endpoint {
     resource: Resource,
     methods: Vec<&'static str>,
+    /// The 405 as an RFC 9457 problem (`application/problem+json`), for
+    /// the management API; otherwise plain text.
+    problem_errors: bool,
 }
 
 /// The endpoint at `path` (relative to its scope, if any).
 pub fn endpoint(path: &str) -> Endpoint {
-    Endpoint { resource: web::resource(path), methods: Vec::new() }
+    Endpoint { resource: web::resource(path), methods: Vec::new(), problem_errors: false }
 }
 
 impl Endpoint {
@@ -43,6 +46,34 @@ impl Endpoint {
         self
     }
 
+    pub fn put<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::put().to(handler));
+        self.methods.push("PUT");
+        self
+    }
+
+    pub fn delete<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::delete().to(handler));
+        self.methods.push("DELETE");
+        self
+    }
+
+    /// Answer other methods with an RFC 9457 problem document.
+    pub fn problem_errors(mut self) -> Self {
+        self.problem_errors = true;
+        self
+    }
+
     /// Data for this endpoint's extractors only (e.g. a larger form limit).
     pub fn app_data<U: 'static>(mut self, data: U) -> Self {
         self.resource = self.resource.app_data(data);
@@ -60,6 +91,7 @@ impl HttpServiceFactory for Endpoint {
     fn register(self, config: &mut AppService) {
         let allow = self.allow();
         let options = allow.clone();
+        let problem_errors = self.problem_errors;
         self.resource
             .route(web::route().guard(guard::Options()).to(move || {
                 let allow = options.clone();
@@ -68,10 +100,15 @@ impl HttpServiceFactory for Endpoint {
             .default_service(web::to(move || {
                 let allow = allow.clone();
                 async move {
-                    HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED)
-                        .insert_header((header::ALLOW, allow))
-                        .content_type("text/plain; charset=utf-8")
-                        .body("method not allowed")
+                    let mut response = HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED);
+                    response.insert_header((header::ALLOW, allow));
+                    if problem_errors {
+                        response.content_type("application/problem+json").body(
+                            r#"{"type":"about:blank","title":"Method Not Allowed","status":405,"detail":"See the Allow header for the methods this resource takes."}"#,
+                        )
+                    } else {
+                        response.content_type("text/plain; charset=utf-8").body("method not allowed")
+                    }
                 }
             }))
             .register(config);

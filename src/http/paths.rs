@@ -48,3 +48,20 @@ pub const DEMO_FLOW: &str = "/demo/flows/{flow}";
 pub const DEMO_RP_LOGIN: &str = "/demo/rp/login";
 /// The sample relying party's redirect URI.
 pub const DEMO_RP_CALLBACK: &str = "/demo/rp/callback";
+
+// The management API (issue 12 §3): src/api, listed in api::routes.
+pub const API_ADMIN_OPENAPI: &str = "/api/admin/openapi.json";
+pub const API_ADMIN_ACCOUNTS: &str = "/api/admin/accounts";
+pub const API_ADMIN_ACCOUNT: &str = "/api/admin/accounts/{id}";
+pub const API_ADMIN_ACCOUNT_PROFILE: &str = "/api/admin/accounts/{id}/profile";
+pub const API_ADMIN_ACCOUNT_STATUS: &str = "/api/admin/accounts/{id}/status";
+pub const API_ADMIN_ACCOUNT_ROLES: &str = "/api/admin/accounts/{id}/roles";
+pub const API_ADMIN_ACCOUNT_PASSWORD: &str = "/api/admin/accounts/{id}/password";
+pub const API_ADMIN_ACCOUNT_SESSIONS_REVOKE: &str = "/api/admin/accounts/{id}/sessions/revoke";
+pub const API_ADMIN_ACCOUNT_MERGE: &str = "/api/admin/accounts/{id}/merge";
+pub const API_ADMIN_IDENTITIES: &str = "/api/admin/identities";
+pub const API_ADMIN_IDENTITY: &str = "/api/admin/identities/{id}";
+pub const API_ADMIN_IDENTITY_LINK: &str = "/api/admin/identities/{id}/link";
+pub const API_ADMIN_IDENTITY_UNLINK: &str = "/api/admin/identities/{id}/unlink";
+/// Every other path under /api/admin: a problem-details 404.
+pub const API_ADMIN_ANY: &str = "/api/admin/{tail:.*}";

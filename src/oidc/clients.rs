@@ -60,6 +60,10 @@ impl FromStr for GrantType {
 /// Scopes wxfed understands. Requests may name others; they are ignored.
 pub const KNOWN_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access", "wechat"];
 
+/// The management API's scopes: never a default, granted only when a
+/// client's registration lists them (see `NewClient::validate`).
+pub const API_SCOPES: &[&str] = &[crate::api::auth::SCOPE_ADMIN, crate::api::auth::SCOPE_AUDIT];
+
 /// A registered client as the provider sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {
@@ -168,6 +172,14 @@ impl Client {
             }
         }
         granted
+    }
+
+    /// [`Self::grantable_scopes`] for a token a person obtains through the
+    /// client (authorization code, token exchange): never the management
+    /// API's scopes, which only a client's own client_credentials token
+    /// carries (issue 12 §3).
+    pub fn grantable_person_scopes<'a>(&self, requested: impl Iterator<Item = &'a str>) -> Vec<String> {
+        self.grantable_scopes(requested.filter(|s| !API_SCOPES.contains(s)))
     }
 
     /// Constant-time check of a presented secret against the stored hash.
@@ -312,6 +324,14 @@ impl NewClient {
             if scope.is_empty() || !scope.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\') {
                 return Err(ClientError::Invalid(Message::new("error-client-scope").arg("scope", scope.as_str())));
             }
+        }
+        // The management API's scopes (issue 12 §3) reach a client only
+        // when an admin lists them, and only a confidential client that
+        // uses client_credentials: its tokens are its own, not a person's.
+        if scopes.iter().any(|s| API_SCOPES.contains(&s.as_str()))
+            && (self.public || !grants.contains(&GrantType::ClientCredentials))
+        {
+            return Err(invalid("error-client-api-scope"));
         }
         if !self.host_for.is_empty() && !self.host_app {
             return Err(invalid("error-client-host-for-needs-host-app"));

@@ -448,3 +448,58 @@ pub fn describe(conn: &mut DbConn, row: IdentityRow) -> diesel::QueryResult<Iden
         openids,
     })
 }
+
+/// A page of identities for the console and the management API, newest
+/// first, and the cursor of the next page (`None` on the last). `q` is
+/// matched exactly against the Open Platform, an appid, an id, a UnionID
+/// or an OpenID, and as a prefix of the nickname; each kind of match is
+/// its own index lookup limited to one page after the cursor, so their
+/// union cut to `limit` is the page one ordered query would give (keyset
+/// paging without OFFSET).
+pub fn search_page(
+    conn: &mut DbConn,
+    q: &str,
+    linked: Option<bool>,
+    after: Option<&db::wechat::IdentityCursor>,
+    limit: i64,
+) -> diesel::QueryResult<(Vec<IdentityRow>, Option<db::wechat::IdentityCursor>)> {
+    use db::wechat::IdentityMatch;
+    let fetch = limit + 1;
+    let mut rows = Vec::new();
+    if q.is_empty() {
+        rows = db::wechat::identity_page(conn, &IdentityMatch::All, linked, after, fetch)?;
+    } else {
+        let lowered = q.to_lowercase();
+        let exact = db::wechat::identity_ids_matching_exactly(conn, q, &lowered)?;
+        let mut matches = vec![
+            IdentityMatch::OpenPlatform(q.to_owned()),
+            IdentityMatch::AppId(q.to_owned()),
+            IdentityMatch::NicknamePrefix(lowered),
+        ];
+        if !exact.is_empty() {
+            matches.push(IdentityMatch::Ids(exact));
+        }
+        for m in &matches {
+            rows.extend(db::wechat::identity_page(conn, m, linked, after, fetch)?);
+        }
+    }
+    rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    rows.dedup_by(|a, b| a.id == b.id);
+    let limit = usize::try_from(limit).unwrap_or(50);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more { rows.last().map(|r| (r.created_at, r.id.clone())) } else { None };
+    Ok((rows, next))
+}
+
+/// A cursor as it travels in a URL.
+pub fn encode_cursor((at, id): &db::wechat::IdentityCursor) -> String {
+    format!("{}|{id}", at.format("%Y-%m-%dT%H:%M:%S%.6f"))
+}
+
+/// The cursor of [`encode_cursor`], if `value` is one.
+pub fn decode_cursor(value: &str) -> Option<db::wechat::IdentityCursor> {
+    let (at, id) = value.split_once('|')?;
+    let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    (!id.is_empty() && id.len() <= 64).then(|| (at, id.to_owned()))
+}

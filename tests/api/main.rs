@@ -8,6 +8,7 @@
 mod helpers;
 
 mod admin;
+mod admin_api;
 mod audit_chain;
 mod audit_checkpoints;
 mod audit_console;

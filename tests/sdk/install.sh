@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the SDK facade test needs: a Python venv (outside the repo) with
-# wechatpy from PyPI, pinned in requirements.txt. Idempotent: a venv that
+# wechatpy (and openapi-spec-validator, for the management API's tests) from
+# PyPI, pinned in requirements.txt. Idempotent: a venv that
 # already has exactly those versions is left alone.
 #
 #   bash tests/sdk/install.sh            # venv at $WXFED_SDK_VENV or ~/.cache/wxfed/venv
@@ -51,4 +52,6 @@ else
     up_to_date || { echo "install.sh: requirements still missing after pip install" >&2; exit 1; }
 fi
 "$venv/bin/python" -c 'import wechatpy' || { echo "install.sh: wechatpy does not import" >&2; exit 1; }
+"$venv/bin/python" -c 'import openapi_spec_validator, jsonschema' ||
+    { echo "install.sh: openapi-spec-validator does not import" >&2; exit 1; }
 echo "install.sh: ok (wechatpy $("$venv/bin/python" -c 'from importlib.metadata import version; print(version("wechatpy"))')): $venv/bin/python"

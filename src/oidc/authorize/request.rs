@@ -102,7 +102,7 @@ pub async fn validate(state: &AppState, params: Params) -> Result<AuthorizationR
             OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the authorization code flow");
         return reject(&reply, error);
     }
-    let scopes = client.grantable_scopes(params.get("scope").unwrap_or("").split(' ').filter(|s| !s.is_empty()));
+    let scopes = client.grantable_person_scopes(params.get("scope").unwrap_or("").split(' ').filter(|s| !s.is_empty()));
 
     let code_challenge = params.get("code_challenge").map(str::to_owned);
     match (params.get("code_challenge_method"), &code_challenge) {

@@ -205,7 +205,7 @@ async fn wechat_code(
             })?;
     }
     let account = linked_account(state, meta, params, &identity).await?;
-    let scopes = client.grantable_scopes(requested.iter().copied());
+    let scopes = client.grantable_person_scopes(requested.iter().copied());
     Ok((account, scopes, db::now(), vec!["wechat".to_owned()]))
 }
 
@@ -286,7 +286,7 @@ async fn host_token(
     };
     // Never wider than what the host was given.
     let host_scopes: Vec<&str> = claims.scopes().collect();
-    let scopes = client.grantable_scopes(requested.iter().copied().filter(|s| host_scopes.contains(s)));
+    let scopes = client.grantable_person_scopes(requested.iter().copied().filter(|s| host_scopes.contains(s)));
     let auth_time = claims
         .auth_time
         .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
