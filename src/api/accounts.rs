@@ -155,6 +155,34 @@ pub(super) async fn record(state: &AppState, event: AuditEvent) -> Result<(), Ap
     Ok(())
 }
 
+/// What reading one record leaves behind, the same for every detail
+/// endpoint: `reveal` (unmasked identifiers) needs `wxfed:admin` and is
+/// recorded as `admin.identifiers_revealed`; a read by an audit-only
+/// caller is recorded as `audit.account_viewed` (category `audit_access`),
+/// as an auditor's on the console. `about` names the record.
+pub(super) async fn record_detail_read(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &ReadCaller,
+    reveal: bool,
+    about: impl Fn(AuditEvent) -> AuditEvent,
+) -> Result<(), ApiError> {
+    if reveal && !caller.is_admin() {
+        return Err(ApiError::InsufficientScope {
+            required: super::auth::SCOPE_ADMIN,
+            detail: "revealing identifiers needs the scope wxfed:admin".into(),
+        });
+    }
+    if reveal {
+        record(state, about(caller.event(AuditEvent::success(Action::AdminIdentifiersRevealed)))).await?;
+    } else if !caller.is_admin() {
+        let event =
+            about(caller.event(AuditEvent::success(Action::AuditAccountViewed))).with_detail("page", req.path());
+        record(state, event).await?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RevealQuery {
@@ -196,22 +224,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let RevealQuery { reveal } = query(&req)?;
-    if reveal && !caller.is_admin() {
-        return Err(ApiError::InsufficientScope {
-            required: super::auth::SCOPE_ADMIN,
-            detail: "revealing identifiers needs the scope wxfed:admin".into(),
-        });
-    }
-    if reveal {
-        record(&state, caller.event(AuditEvent::success(Action::AdminIdentifiersRevealed)).with_account(id.as_str()))
-            .await?;
-    } else if !caller.is_admin() {
-        let event = caller
-            .event(AuditEvent::success(Action::AuditAccountViewed))
-            .with_account(id.as_str())
-            .with_detail("page", req.path());
-        record(&state, event).await?;
-    }
+    record_detail_read(&req, &state, &caller, reveal, |event| event.with_account(id.as_str())).await?;
     let id2 = id.clone();
     let detail = db::run(&state.db, move |conn| load_detail(conn, &id2, reveal)).await?;
     let detail = detail.ok_or_else(|| ApiError::not_found(format!("no account with the id `{id}`")))?;

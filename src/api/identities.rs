@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::accounts::{Changed, RevealQuery, reason_required, record};
+use super::accounts::{Changed, RevealQuery, reason_required, record, record_detail_read};
 use super::auth::{AdminCaller, ReadCaller};
 use super::body::{JsonBody, query};
 use super::problem::{ApiError, Problem};
@@ -187,20 +187,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let RevealQuery { reveal } = query(&req)?;
-    if reveal && !caller.is_admin() {
-        return Err(ApiError::InsufficientScope {
-            required: super::auth::SCOPE_ADMIN,
-            detail: "revealing identifiers needs the scope wxfed:admin".into(),
-        });
-    }
-    if reveal {
-        let event =
-            caller.event(AuditEvent::success(Action::AdminIdentifiersRevealed)).with_detail("identity", id.clone());
-        record(&state, event).await?;
-    } else if !caller.is_admin() {
-        let event = caller.event(AuditEvent::success(Action::AuditAccountViewed)).with_detail("page", req.path());
-        record(&state, event).await?;
-    }
+    record_detail_read(&req, &state, &caller, reveal, |event| event.with_detail("identity", id.clone())).await?;
     let id2 = id.clone();
     let detail = db::run(&state.db, move |conn| load_detail(conn, &id2, reveal)).await?;
     Ok(ok(&detail.ok_or_else(|| ApiError::not_found(format!("no WeChat identity with the id `{id}`")))?))

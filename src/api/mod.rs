@@ -5,18 +5,17 @@
 //! Callers are confidential clients with a `client_credentials` token of
 //! scope `wxfed:admin` or `wxfed:audit` ([`auth`]). Handlers are thin, as
 //! the console's: they call the console's domain functions
-//! (`accounts::manage`, `accounts::merge`, `accounts::import`,
-//! `wechat::identities`, `oidc::clients`, `wechat::apps`, `audit::query`,
-//! `audit::export`), so the rules, the required reasons and the audit
-//! events are the console's; the actor is `client:<id>`. Errors are RFC
-//! 9457 problem details ([`problem`]). Lists page with a keyset `cursor`
-//! (the previous page's `next_cursor`), never OFFSET.
+//! (`accounts::manage`, `accounts::merge`, `wechat::identities`), so the
+//! rules, the required reasons and the audit events are the console's;
+//! the actor is `client:<id>`. Errors are RFC 9457 problem details
+//! ([`problem`]). Lists page with a keyset `cursor` (the previous page's
+//! `next_cursor`), never OFFSET.
 //!
 //! Which scope reaches what: `wxfed:admin` every operation; `wxfed:audit`
-//! only the GETs: audit search and export, and reading accounts,
-//! identities, clients and WeChat apps. Every read by an audit-only client
-//! is recorded (category `audit_access`), as an auditor's on the console;
-//! audit search and export are recorded for every caller.
+//! only the GETs (today: reading accounts and identities; audit search
+//! and export, clients, WeChat apps and import are not offered yet, see
+//! docs/management-api.md). Every read by an audit-only client is
+//! recorded (category `audit_access`), as an auditor's on the console.
 
 pub mod accounts;
 pub mod auth;
