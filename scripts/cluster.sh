@@ -106,24 +106,11 @@ psql="$pgbin/psql"
 [ -x "$psql" ] || psql="$(command -v psql || true)"
 [ -n "$psql" ] || die "psql missing"
 
-# Only the settings given here; nothing from the caller's environment.
-for v in $(compgen -e); do
-    case "$v" in
-        WXFED_LOG_LEVEL | WXFED_LOG_FORMAT) ;;
-        WXFED_*) unset "$v" ;;
-    esac
-done
+# Only the settings this harness gives (tests/support/harness.sh).
+clear_wxfed_settings
 
 # The whole run is bounded: past the deadline the EXIT trap cleans up.
-(
-    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-    sleep "$DEADLINE" &
-    sleeper=$!
-    wait "$sleeper" || exit 0
-    echo "cluster: deadline of ${DEADLINE}s reached"
-    kill -TERM $$
-) &
-watchdog_pid=$!
+start_watchdog "$DEADLINE"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/wxfed-cluster.XXXXXX")"
 # PostgreSQL (user postgres) and nginx's workers pass through it.

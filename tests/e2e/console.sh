@@ -56,12 +56,8 @@ bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium missing; run tests/e2e/install.sh"
 [ -d "$here/node_modules/playwright-core" ] || die "playwright-core missing; run tests/e2e/install.sh"
 
-for v in $(compgen -e); do
-    case "$v" in
-        WXFED_LOG_LEVEL | WXFED_LOG_FORMAT) ;;
-        WXFED_*) unset "$v" ;;
-    esac
-done
+# Only the settings this harness gives (tests/support/harness.sh).
+clear_wxfed_settings
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/wxfed-console.XXXXXX")"
 shots_root="${E2E_ARTIFACTS:+$E2E_ARTIFACTS/console}"

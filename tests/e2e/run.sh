@@ -131,14 +131,8 @@ bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 [ -d "$here/node_modules/playwright-core" ] || die "playwright-core missing; run tests/e2e/install.sh"
 command -v curl >/dev/null || die "curl missing"
 
-# Only the settings this test gives; nothing from the caller's environment
-# (a stray WXFED_DATABASE_URL would point the test at a real database).
-for v in $(compgen -e); do
-    case "$v" in
-        WXFED_LOG_LEVEL | WXFED_LOG_FORMAT) ;;
-        WXFED_*) unset "$v" ;;
-    esac
-done
+# Only the settings this harness gives (tests/support/harness.sh).
+clear_wxfed_settings
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/wxfed-e2e.XXXXXX")"
 # Apache's children run as www-data when started as root: they may pass

@@ -140,26 +140,11 @@ if [ "$(id -u)" -eq 0 ]; then
     id postgres >/dev/null 2>&1 || die "running as root, but there is no postgres user to run PostgreSQL as"
 fi
 
-# Only the settings this test gives; nothing from the caller's environment
-# (a stray WXFED_DATABASE_URL would point the test at a real database).
-for v in $(compgen -e); do
-    case "$v" in
-        WXFED_LOG_LEVEL | WXFED_LOG_FORMAT) ;;
-        WXFED_*) unset "$v" ;;
-    esac
-done
+# Only the settings this harness gives (tests/support/harness.sh).
+clear_wxfed_settings
 
 # The whole run is bounded: past the deadline the EXIT trap cleans up.
-# (Its sleep is ended with it, so nothing outlives the run.)
-(
-    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-    sleep "$DEADLINE" &
-    sleeper=$!
-    wait "$sleeper" || exit 0
-    echo "fault: deadline of ${DEADLINE}s reached"
-    kill -TERM $$
-) &
-watchdog_pid=$!
+start_watchdog "$DEADLINE"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/wxfed-fault.XXXXXX")"
 # PostgreSQL (user postgres) must pass through the temp dir to its own.

@@ -89,14 +89,8 @@ if ! { [ -x "$py" ] && "$py" -c 'import wechatpy' 2>/dev/null; }; then
 fi
 command -v curl >/dev/null || die "curl missing"
 
-# Only the settings this test gives (a stray WXFED_DATABASE_URL would point
-# the test at a real database).
-for v in $(compgen -e); do
-    case "$v" in
-        WXFED_LOG_LEVEL | WXFED_LOG_FORMAT) ;;
-        WXFED_*) unset "$v" ;;
-    esac
-done
+# Only the settings this harness gives (tests/support/harness.sh).
+clear_wxfed_settings
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/wxfed-sdk.XXXXXX")"
 
